@@ -1,0 +1,112 @@
+"""What the Makefile calls.
+
+    python -m harness grade --lab 1 [--submission DIR] [--backend B] [--report PATH]
+    python -m harness grade --lab 1 --solution
+    python -m harness doctor
+
+Exit codes: 0 all checks passed, 1 some failed, 2 could not grade.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from .errors import GradingError
+from .labs import LABS, lab as get_lab
+from .report import EXIT_UNGRADABLE, CheckResult
+from .waiting import DEFAULT_TIMEOUTS
+
+console = Console(stderr=False, highlight=False)
+
+
+def _backend_for(lab_number: int, asked: str) -> str:
+    lab = get_lab(lab_number)
+    if not lab.needs_cluster:
+        if asked not in ("auto", "docker", "", "sim", "kind", "kubeconfig"):
+            raise GradingError(f"unknown backend {asked!r}")
+        return "docker"   # Lab 01 runs on the Docker engine whatever cluster backend is chosen
+    raise GradingError(f"lab {lab.slug} is not available yet")
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from .grading import grade
+
+    lab = get_lab(args.lab)
+    if not lab.available:
+        console.print(f"[yellow]Lab {lab.slug} ({lab.title}) is not available yet.[/] "
+                      "See README.md for the labs you can grade today.")
+        return EXIT_UNGRADABLE
+    submission = lab.solution if args.solution else args.submission
+    backend = _backend_for(lab.number, args.backend)
+    timeouts = DEFAULT_TIMEOUTS.scaled(float(os.environ.get("HARNESS_TIMEOUT_SCALE", "1")))
+    verbose = args.verbose
+
+    def log(line: str) -> None:
+        if verbose or line.startswith("Step ") or "NOTICE" in line or "error" in line.lower():
+            console.print(line, style=None if verbose else "dim", markup=False, highlight=False)
+
+    def on_result(r: CheckResult) -> None:
+        mark = "[green]✔[/]" if r.passed else "[red]✖[/]"
+        console.print(f"{mark} {r.id} ({r.points}/{r.max_points}) {r.message}", highlight=False)
+
+    console.rule(f"Lab {lab.slug}: grading {'the reference solution' if args.solution else (submission or 'labs/' + lab.slug)} on {backend}")
+    with console.status("grading...", spinner="dots"):
+        report = grade(lab, submission, backend=backend, timeouts=timeouts, log=log, on_result=on_result)
+    console.print(report.rich_table())
+    console.print(f"[bold]{report.score}/{report.max_score}[/] in {report.duration_s:.1f}s")
+    if args.report:
+        for p in report.write_all(Path(args.report)):
+            console.print(f"report: {p}")
+    return report.exit_code
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Say what is installed and how to get what is missing."""
+    import shutil
+
+    from . import images
+
+    ok = True
+    for tool, how in (("docker", "https://docs.docker.com/engine/install/ (Debian/Ubuntu: sudo apt-get install docker.io)"),
+                      ("hey", "sudo apt-get install hey, or: go install github.com/rakyll/hey@latest"),
+                      ("kind", "https://kind.sigs.k8s.io/docs/user/quick-start/#installation"),
+                      ("kubectl", "https://kubernetes.io/docs/tasks/tools/")):
+        path = shutil.which(tool)
+        console.print(f"{'[green]✔[/]' if path else '[yellow]–[/]'} {tool}: {path or 'missing → ' + how}")
+    daemon = images.available()
+    ok &= daemon
+    console.print(f"{'[green]✔[/]' if daemon else '[red]✖[/]'} Docker daemon: "
+                  f"{'reachable' if daemon else 'not reachable → start Docker (sudo systemctl start docker)'}")
+    return 0 if ok else EXIT_UNGRADABLE
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="harness", description="Grade the MLOps inference labs.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("grade", help="grade one lab")
+    g.add_argument("--lab", required=True, type=int, choices=sorted(LABS))
+    g.add_argument("--submission", default=None, help="lab folder or fork root (default: labs/0N-*)")
+    g.add_argument("--solution", action="store_true", help="grade the reference solution")
+    g.add_argument("--backend", default=os.environ.get("BACKEND", "auto"))
+    g.add_argument("--report", default=None, help="write JSON (+ .xml JUnit, + .md) here")
+    g.add_argument("-v", "--verbose", action="store_true", help="stream every build log line")
+    g.set_defaults(fn=cmd_grade)
+    d = sub.add_parser("doctor", help="check the tools the labs need")
+    d.set_defaults(fn=cmd_doctor)
+    args = ap.parse_args(argv)
+    try:
+        return args.fn(args)
+    except GradingError as exc:
+        console.print(f"[red]cannot grade:[/] {exc}", highlight=False)
+        return EXIT_UNGRADABLE
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/]: containers and images of this run were removed")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

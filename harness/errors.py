@@ -1,0 +1,25 @@
+"""Errors that stop grading before any check runs (exit code 2)."""
+from __future__ import annotations
+
+
+class GradingError(Exception):
+    """The submission cannot be graded at all: missing files, bad YAML, no
+    Docker daemon. ``where`` is ``file:line`` or ``object/field``; ``fix`` says
+    what to do next."""
+
+    def __init__(self, message: str, *, where: str = "", fix: str = ""):
+        super().__init__(message)
+        self.message, self.where, self.fix = message, where, fix
+
+    def __str__(self) -> str:
+        s = f"{self.where}: {self.message}" if self.where else self.message
+        return f"{s}\n  -> {self.fix}" if self.fix else s
+
+
+class CommandError(Exception):
+    """A CLI (kind, kubectl, hey) failed: carries its argv and captured output."""
+
+    def __init__(self, verb: str, argv: list[str], returncode: int, output: str):
+        self.verb, self.argv, self.returncode, self.output = verb, argv, returncode, output
+        tail = "\n".join(output.strip().splitlines()[-20:])
+        super().__init__(f"failed to {verb}: `{' '.join(argv)}` exited {returncode}\n{tail}")

@@ -1,0 +1,101 @@
+"""Run a lab's checks against a submission and build the report.
+
+Data path: submission (staged copy) -> lab context (observations) -> checks
+-> Report. A check that raises anything other than CheckFailed is recorded as
+a failed check with a "grader error" message; grading never stops half way
+and teardown always runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .checks.registry import Check, CheckFailed, Partial, default_registry
+from .errors import GradingError
+from .labs import Lab
+from .report import CheckResult, Report
+from .submission import locate, stage
+from .waiting import DEFAULT_TIMEOUTS, Timeouts
+
+CHECK_MODULES = {1: "harness.checks.lab01"}
+
+
+def checks_for(lab: Lab) -> list[Check]:
+    if lab.number not in CHECK_MODULES:
+        raise GradingError(f"lab {lab.slug} is not available yet",
+                           fix="see the lab table in README.md for what can be graded today")
+    importlib.import_module(CHECK_MODULES[lab.number])
+    return default_registry().for_lab(lab.slug)
+
+
+def run_check(c: Check, ctx: object, results: dict[str, CheckResult]) -> CheckResult:
+    start = time.monotonic()
+    blocked = [r for r in c.requires if r in results and not results[r].passed]
+    if blocked:
+        res = CheckResult(c.id, False, 0, c.points, f"not run: {blocked[0]} did not pass", c.hint, c.doc, c.title)
+        results[c.id] = res
+        return res
+    try:
+        out = c.fn(ctx)
+        if isinstance(out, Partial):
+            res = CheckResult(c.id, out.points >= c.points, min(out.points, c.points), c.points,
+                              out.message, c.hint, c.doc, c.title)
+        else:
+            res = CheckResult(c.id, True, c.points, c.points, str(out or "ok"), c.hint, c.doc, c.title)
+    except CheckFailed as exc:
+        res = CheckResult(c.id, False, 0, c.points, exc.message, c.hint, c.doc, c.title, details=exc.details)
+    except GradingError as exc:
+        res = CheckResult(c.id, False, 0, c.points, str(exc), c.hint, c.doc, c.title)
+    except Exception as exc:  # noqa: BLE001 - a grader bug must not hide the other checks
+        res = CheckResult(c.id, False, 0, c.points, f"grader error: {type(exc).__name__}: {exc}",
+                          c.hint, c.doc, c.title, details=traceback.format_exc(limit=6))
+    res.duration_s = time.monotonic() - start
+    results[c.id] = res
+    return res
+
+
+@contextlib.contextmanager
+def lab_session(lab: Lab, submission: Path | str | None, *, backend: str,
+                timeouts: Timeouts = DEFAULT_TIMEOUTS,
+                log: Callable[[str], None] = print) -> Iterator[tuple[object, str]]:
+    """Stage the submission and open the lab's context; always tears down."""
+    source = locate(lab, submission)
+    with tempfile.TemporaryDirectory(prefix=f"grade-{lab.slug}-") as tmp:
+        sub = stage(lab, source, Path(tmp) / "context")
+        if lab.number == 1:
+            from .docker_lab import DockerLab
+
+            ctx = DockerLab(sub, timeouts=timeouts, log=log)
+            try:
+                ctx.prepare()
+                yield ctx, str(source)
+            finally:
+                ctx.close()
+        else:
+            raise GradingError(f"lab {lab.slug} is not available yet")
+
+
+def grade(lab: Lab, submission: Path | str | None = None, *, backend: str = "docker",
+          timeouts: Timeouts = DEFAULT_TIMEOUTS, log: Callable[[str], None] = print,
+          on_result: Callable[[CheckResult], None] | None = None,
+          only: list[str] | None = None) -> Report:
+    """Grade one submission. Raises GradingError (exit 2) when it cannot be graded."""
+    checks = checks_for(lab)
+    start = time.monotonic()
+    results: dict[str, CheckResult] = {}
+    with lab_session(lab, submission, backend=backend, timeouts=timeouts, log=log) as (ctx, where):
+        report = Report(lab=lab.slug, backend=backend, submission=where)
+        for c in checks:
+            if only and c.id not in only:
+                continue
+            res = run_check(c, ctx, results)
+            report.checks.append(res)
+            if on_result:
+                on_result(res)
+    report.duration_s = time.monotonic() - start
+    return report
