@@ -652,7 +652,9 @@ class _Worker:
             headers["Content-Length"] = str(len(plan.body))
         if plan.disable_keepalive:
             headers["Connection"] = "close"
-        for k, v in plan.headers:
+        for k, v in plan.headers:  # the caller's headers win, whatever their case
+            for old in [h for h in headers if h.lower() == k.lower()]:
+                del headers[old]
             headers[k] = v
         self.headers = headers
 

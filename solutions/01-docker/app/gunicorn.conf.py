@@ -1,6 +1,6 @@
 """gunicorn settings for the sentiment server.
 
-* Binds 0.0.0.0:$PORT (default 8000) so that Docker/Kubernetes can reach it.
+* Binds $HOST:$PORT (default 0.0.0.0:8000) so that Docker/Kubernetes can reach it.
 * WEB_CONCURRENCY workers (default: the CPUs this container may use).
 * SIGTERM is a graceful stop: in-flight requests finish within graceful_timeout.
 """
@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 worker_class = "sync"
 timeout = 30
