@@ -232,11 +232,14 @@ def predict_labels(ctx: DockerLab) -> str:
     return f"{len(SENTENCES)}/{len(SENTENCES)} sentences labelled correctly"
 
 
-@check("container.non-root", lab=LAB, points=2, requires=("container.ready",),
+@check("container.non-root", lab=LAB, points=2, requires=("image.builds",),
        hint="create a user (useradd --system ...) and add `USER <uid>` before CMD",
        doc="https://docs.docker.com/build/building/best-practices/#user")
 def non_root(ctx: DockerLab) -> str:
     """the server process runs as a non-root user"""
+    failed = _ctx_failed_start(ctx)
+    if failed:
+        raise failed
     c = ctx.run().container
     code, out = c.exec_run(["cat", "/proc/1/status"], user="0")
     if code != 0:
@@ -247,11 +250,14 @@ def non_root(ctx: DockerLab) -> str:
     return f"PID 1 runs as uid {uid}"
 
 
-@check("container.graceful-stop", lab=LAB, points=2, requires=("container.ready",),
+@check("container.graceful-stop", lab=LAB, points=2, requires=("image.builds",),
        hint='use the exec form CMD ["gunicorn", ...] so the server is PID 1 and gets SIGTERM (not a `sh -c` wrapper)',
        doc="https://docs.docker.com/reference/dockerfile/#shell-and-exec-form")
 def graceful_stop(ctx: DockerLab) -> str:
     """docker stop finishes well within the grace period"""
+    failed = _ctx_failed_start(ctx)
+    if failed:
+        raise failed
     c = ctx.run().container
     grace = ctx.timeouts.stop_grace
     start = time.monotonic()

@@ -1,0 +1,31 @@
+"""gunicorn settings for the sentiment server.
+
+* Binds $HOST:$PORT (default 0.0.0.0:8000) so that Docker/Kubernetes can reach it.
+* WEB_CONCURRENCY workers (default: the CPUs this container may use).
+* SIGTERM is a graceful stop: in-flight requests finish within graceful_timeout.
+"""
+import multiprocessing
+import os
+import tempfile
+import time
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+control_socket_disable = True  # gunicorn 27: no control socket (the user has no home)
+
+# One clock for the whole server (HANG_AFTER_SECONDS), and one folder where the
+# workers' Prometheus counters are summed.
+os.environ.setdefault("SERVER_START_TIME", str(time.time()))
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prom-"))
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

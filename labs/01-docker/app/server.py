@@ -1,0 +1,198 @@
+"""Sentiment model server (Flask, served by gunicorn).
+
+Contract (shared with the BentoML variant, tested by tests/contract/):
+  GET  /livez    200 while the process is up
+  GET  /healthz  alias of /livez
+  GET  /readyz   503 until the model is loaded, then 200
+  GET  /metrics  Prometheus text format
+  POST /predict  {"text": "..."} or {"texts": ["...", ...]}
+                 -> label, score and model_version
+Bad input gets a 4xx JSON error, never a 500.
+
+Environment knobs:
+  PORT                      listen port (default 8000; read by gunicorn.conf.py)
+  MODEL_DIR                 where sentiment-<version>.joblib lives (default: ./model next to app/)
+  MODEL_VERSION             which model to serve (default v1)
+  MODEL_LOAD_DELAY_SECONDS  extra delay before the model counts as loaded (slow start)
+  HANG_AFTER_SECONDS        after this long the server stops answering (liveness lesson)
+  API_KEY                   if set, /predict needs "Authorization: Bearer <key>"
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import joblib
+from flask import Flask, Response, request
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("sentiment")
+
+MAX_TEXT_CHARS = 5_000        # one text
+MAX_TEXTS = 64                # one batch
+MAX_BODY_BYTES = 256 * 1024   # anything bigger gets 413
+
+MODEL_DIR = Path(os.environ.get("MODEL_DIR", Path(__file__).resolve().parent.parent / "model"))
+MODEL_VERSION = os.environ.get("MODEL_VERSION", "v1")
+LOAD_DELAY = float(os.environ.get("MODEL_LOAD_DELAY_SECONDS", "0") or 0)
+HANG_AFTER = float(os.environ.get("HANG_AFTER_SECONDS", "0") or 0)
+# gunicorn.conf.py sets SERVER_START_TIME in the master, so that a worker that
+# gunicorn replaces keeps the same clock: a hung server stays hung.
+START_TIME = float(os.environ.get("SERVER_START_TIME", time.time()))
+API_KEY = os.environ.get("API_KEY", "").encode()
+
+REQUESTS = Counter("predict_requests_total", "Predict requests by outcome", ["status"])
+PREDICTIONS = Counter("predictions_total", "Texts classified by label", ["label"])
+LATENCY = Histogram("predict_latency_seconds", "Time spent in /predict",
+                    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
+
+
+class Model:
+    """Loads the model in a background thread so that /livez answers at once."""
+
+    def __init__(self) -> None:
+        self.pipeline = None
+        self.version = MODEL_VERSION
+        self.sha256 = ""
+        self.error: str | None = None
+        self.ready = threading.Event()
+
+    def load(self) -> None:
+        try:
+            if LOAD_DELAY > 0:
+                time.sleep(LOAD_DELAY)
+            path = MODEL_DIR / f"sentiment-{MODEL_VERSION}.joblib"
+            manifest = MODEL_DIR / f"sentiment-{MODEL_VERSION}.json"
+            self.pipeline = joblib.load(path)
+            if manifest.exists():
+                self.sha256 = json.loads(manifest.read_text()).get("sha256", "")
+            self.pipeline.predict_proba(["warm up"])
+            self.ready.set()
+            log.info("model %s loaded from %s", MODEL_VERSION, path)
+        except Exception as exc:  # reported by /readyz, never a crash loop of the web server
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("failed to load model: %s", self.error)
+
+    def predict(self, texts: list[str]) -> list[dict]:
+        probs = self.pipeline.predict_proba(texts)
+        classes = self.pipeline.classes_
+        out = []
+        for row in probs:
+            i = int(row.argmax())
+            out.append({"label": str(classes[i]), "score": round(float(row[i]), 4)})
+        return out
+
+
+model = Model()
+threading.Thread(target=model.load, name="model-loader", daemon=True).start()
+
+app = Flask(__name__)
+app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+
+def error(status: int, message: str, **headers: str) -> Response:
+    body = json.dumps({"error": message, "status": status})
+    return Response(body, status=status, mimetype="application/json", headers=headers)
+
+
+@app.before_request
+def hang_when_asked() -> None:
+    if HANG_AFTER > 0 and time.time() - START_TIME > HANG_AFTER:
+        threading.Event().wait()  # never answers: only a liveness restart helps
+
+
+@app.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    return error(exc.code or 500, exc.description or exc.name)
+
+
+@app.errorhandler(Exception)
+def unexpected(exc: Exception) -> Response:
+    log.exception("unexpected error")
+    return error(500, "internal error")
+
+
+@app.get("/livez")
+@app.get("/healthz")
+def livez() -> Response:
+    return Response('{"status":"ok"}', mimetype="application/json")
+
+
+@app.get("/readyz")
+def readyz() -> Response:
+    # TODO(task 5): readiness. Answer 200 with {"status": "ready", "model_version": ...}
+    # once `model.ready` is set, and 503 (use error()) while the model is still loading.
+    # Docker's HEALTHCHECK and Kubernetes' readinessProbe both depend on this.
+    return error(503, "not implemented yet")
+
+
+@app.get("/metrics")
+def metrics() -> Response:
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:   # under gunicorn: every worker's counts
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def authorized() -> bool:
+    if not API_KEY:
+        return True
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), API_KEY)
+
+
+def parse_texts(payload: object) -> list[str] | str:
+    """The texts to classify, or an error message."""
+    if not isinstance(payload, dict):
+        return 'body must be a JSON object like {"text": "..."} or {"texts": ["..."]}'
+    if ("text" in payload) == ("texts" in payload):
+        return 'give exactly one of "text" or "texts"'
+    texts = [payload["text"]] if "text" in payload else payload["texts"]
+    if not isinstance(texts, list) or not texts:
+        return '"texts" must be a non-empty list of strings'
+    if len(texts) > MAX_TEXTS:
+        return f'"texts" may hold at most {MAX_TEXTS} items'
+    for t in texts:
+        if not isinstance(t, str):
+            return "every text must be a string"
+        if len(t) > MAX_TEXT_CHARS:
+            return f"a text may be at most {MAX_TEXT_CHARS} characters"
+    return texts
+
+
+@app.post("/predict")
+def predict() -> Response:
+    started = time.perf_counter()
+    if not authorized():
+        REQUESTS.labels("401").inc()
+        return error(401, "missing or wrong API key", **{"WWW-Authenticate": "Bearer"})
+    if not model.ready.is_set():
+        REQUESTS.labels("503").inc()
+        return error(503, "model is loading")
+    payload = request.get_json(silent=True)
+    texts = parse_texts(payload)
+    if isinstance(texts, str):
+        REQUESTS.labels("400").inc()
+        return error(400, texts)
+    results = model.predict(texts)
+    for r in results:
+        PREDICTIONS.labels(r["label"]).inc()
+    if "text" in payload:
+        # TODO(task 6): callers need to know which model answered: add
+        # "model_version": model.version to both response bodies.
+        body = {**results[0]}
+    else:
+        body = {"predictions": results}
+    REQUESTS.labels("200").inc()
+    LATENCY.observe(time.perf_counter() - started)
+    return Response(json.dumps(body), mimetype="application/json")
