@@ -98,7 +98,7 @@ def check(check_id: str, *, lab: str, points: int, hint: str, doc: str,
 
     def deco(fn):
         doc_title = title or (fn.__doc__ or check_id).strip().splitlines()[0]
-        (registry or _default).add(Check(check_id, lab, points, doc_title, hint, doc, fn, tuple(requires)))
+        (registry if registry is not None else _default).add(Check(check_id, lab, points, doc_title, hint, doc, fn, tuple(requires)))
         return fn
 
     return deco
