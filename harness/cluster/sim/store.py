@@ -244,6 +244,11 @@ class Store:
         self._notify([("DELETED", obj)])
         return copy.deepcopy(obj)
 
+    def snapshot(self) -> list[Obj]:
+        """Every object (deep copies), in key order: for garbage collection and namespace deletion."""
+        with self._lock:
+            return copy.deepcopy([o for _, o in sorted(self._objs.items())])
+
     def owned_by(self, uid: str, kind: str | None = None) -> list[Obj]:
         """Objects with an ownerReference to ``uid`` (for garbage collection)."""
         with self._lock:

@@ -1,0 +1,340 @@
+"""``SimCluster``: the offline backend behind the ``Cluster`` protocol.
+
+Why: so that every check runs for real where no cluster can, and learners get
+feedback in seconds. It wires the pieces together: the store and API-server
+write path, the controllers (scheduler, Deployment, ReplicaSet, kubelet,
+endpoints, garbage collector), the runtime (:class:`DockerRuntime` by
+default, :class:`FakeRuntime` for unit tests) and the Service proxies.
+
+Two modes, chosen by the runtime:
+
+* real containers: real clock, controllers on a background thread, proxies
+  forwarding real traffic. ``stop()`` (also registered with ``atexit``)
+  removes every container, proxy and thread this object started; a start also
+  sweeps containers left behind by dead processes.
+* fake runtime: a fake clock that moves only in :meth:`step`; nothing sleeps.
+
+What the sim does not model is listed in FIDELITY.md next to this file.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.cluster.base import ApiError, Invalid, NotFound, Obj
+
+from . import rollout as ru
+from .apiserver import ApiServer
+from .clock import FakeClock, RealClock
+from .deployment import DeploymentController
+from .endpoints import EndpointsController
+from .events import EventRecorder
+from .kubelet import Kubelet
+from .loop import Reconciler, Timers
+from .nodes import NodeSpec, kind_like, node_object
+from .patch import json_patch, merge_patch
+from .podutil import controller_uid
+from .proxy import ProxyManager
+from .replicaset import ReplicaSetController
+from .scheduler import Scheduler
+from .store import CLUSTER_SCOPED, Store
+
+log = logging.getLogger(__name__)
+
+_ALIASES = {"deploy": "Deployment", "deployment": "Deployment", "deployments": "Deployment",
+            "rs": "ReplicaSet", "replicaset": "ReplicaSet", "replicasets": "ReplicaSet",
+            "po": "Pod", "pod": "Pod", "pods": "Pod", "svc": "Service", "service": "Service", "services": "Service",
+            "ep": "Endpoints", "endpoints": "Endpoints", "endpointslice": "EndpointSlice",
+            "endpointslices": "EndpointSlice", "no": "Node", "node": "Node", "nodes": "Node",
+            "ns": "Namespace", "namespace": "Namespace", "namespaces": "Namespace", "cm": "ConfigMap",
+            "configmap": "ConfigMap", "configmaps": "ConfigMap", "secret": "Secret", "secrets": "Secret",
+            "ev": "Event", "event": "Event", "events": "Event"}
+
+
+class BadRequest(ApiError):
+    code, reason = 400, "BadRequest"
+
+
+def kind_of(kind: str) -> str:
+    return _ALIASES.get(kind.lower(), kind) if kind and kind[0].islower() else kind
+
+
+class SimCluster:
+    """See the module docstring. ``runtime=None`` means :class:`DockerRuntime`."""
+
+    name = "sim"
+
+    def __init__(self, *, runtime=None, clock=None, namespace: str = "lab", nodes: list[NodeSpec] | None = None,
+                 propagation_delay: float = 1.0, tick: float = 0.1, seed: int = 0, probe_workers: int = 8):
+        self.namespace = namespace
+        self._runtime_arg, self._clock_arg = runtime, clock
+        self._nodes = nodes if nodes is not None else kind_like()
+        self._delay, self._tick, self._seed, self._probe_workers = propagation_delay, tick, seed, probe_workers
+        self._started = self._stopped = False
+        if runtime is not None:
+            self._build(runtime)
+
+    # ---- wiring -----------------------------------------------------------------------
+    def _build(self, runtime) -> None:
+        self.runtime = runtime
+        self.clock = self._clock_arg or (RealClock() if runtime.real else FakeClock())
+        self.store = Store(self.clock, seed=self._seed)
+        self.timers = Timers()
+        self.recorder = EventRecorder(self.store, self.clock)
+        self.api = ApiServer(self.store, self.clock, namespace=self.namespace)
+        self.executor = ThreadPoolExecutor(self._probe_workers, thread_name_prefix="sim-probe") if runtime.real else None
+        self.scheduler = Scheduler(self.store, self.recorder, self.clock, self.timers)
+        self.deployments = DeploymentController(self.store, self.recorder, self.clock, self.timers)
+        self.replicasets = ReplicaSetController(self.store, self.recorder, self.clock, self.timers, self.api.create_pod)
+        self.kubelet = Kubelet(self.store, self.recorder, self.clock, self.timers, runtime, self.executor)
+        self.endpoints = EndpointsController(self.store, self.clock, self.timers, self._delay)
+        self.proxies = ProxyManager(self._resolve)
+        self.loop = Reconciler(self.store, self.clock, self.timers,
+                               [self.deployments.sync, self.replicasets.sync, self.scheduler.sync, self.kubelet.sync,
+                                self.endpoints.sync, self.api.collect_garbage], runtime, tick=self._tick)
+
+    def _resolve(self, key: tuple) -> list[tuple[str, int]]:
+        out = []
+        for b in self.endpoints.backends(*key):
+            addr = self.runtime.address(b.container_id, b.port) if b.container_id else None
+            if addr is not None:
+                out.append(addr)
+        return out
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._started:
+            return
+        if self._runtime_arg is None:
+            from .docker_runtime import DockerRuntime, sweep_stale
+            rt = DockerRuntime()
+            sweep_stale(rt.client)
+            self._build(rt)
+        self._started, self._stopped = True, False
+        for i, spec in enumerate(self._nodes):
+            self.store.create(node_object(spec, i))
+        self.store.create({"apiVersion": "v1", "kind": "Namespace",
+                           "metadata": {"name": self.namespace,
+                                        "labels": {"kubernetes.io/metadata.name": self.namespace,
+                                                   "pod-security.kubernetes.io/enforce": "baseline"}},
+                           "status": {"phase": "Active"}})
+        if self.runtime.real:
+            atexit.register(self.stop)
+            self.store.watch(lambda ev, obj: self.loop.poke())
+            self.loop.start()
+
+    def stop(self) -> None:
+        if not self._started or self._stopped:
+            return
+        self._stopped = True
+        try:
+            self.loop.stop()
+        finally:
+            try:
+                self.proxies.stop()
+            finally:
+                try:
+                    self.kubelet.shutdown()
+                finally:
+                    self.runtime.cleanup()
+                    if self.executor is not None:
+                        self.executor.shutdown(wait=False, cancel_futures=True)
+                    try:
+                        atexit.unregister(self.stop)
+                    except Exception:  # noqa: BLE001
+                        pass
+
+    def __enter__(self) -> "SimCluster":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def step(self, seconds: float = 0.0) -> None:
+        """Fake-clock mode: advance time by ``seconds``, running every controller on the way."""
+        self.loop.step(seconds)
+
+    def reconcile(self) -> None:
+        """Run one controller pass now (either mode)."""
+        self.loop.run_pass()
+
+    # ---- test hooks ---------------------------------------------------------------------------
+    @property
+    def actions(self):
+        return self.store.actions
+
+    def prepend_reactor(self, verb: str, kind: str, fn) -> None:
+        self.store.prepend_reactor(verb, kind_of(kind), fn)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.api.warnings
+
+    def service_backends(self, service: str, port: int, namespace: str | None = None) -> list[str]:
+        """The pods a Service port is *programmed* to send to now (after the propagation delay)."""
+        return [b.pod.split("/", 1)[1] for b in self.endpoints.backends(namespace or self.namespace, service, port)]
+
+    # ---- Cluster protocol ----------------------------------------------------------------------
+    def _ns(self, kind: str, namespace: str | None) -> str | None:
+        return None if kind in CLUSTER_SCOPED else (namespace or self.namespace)
+
+    def _touch(self) -> None:
+        if self.runtime.real:
+            self.loop.poke()
+
+    def apply(self, objects: list[Obj]) -> list[Obj]:
+        out = [self.api.apply(o) for o in objects]
+        self._touch()
+        return out
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Obj:
+        kind = kind_of(kind)
+        return self.store.get(kind, self._ns(kind, namespace), name)
+
+    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[Obj]:
+        kind = kind_of(kind)
+        return self.store.list(kind, self._ns(kind, namespace), label_selector)
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> None:
+        kind = kind_of(kind)
+        self.api.delete(kind, self._ns(kind, namespace), name)
+        if kind == "Service":
+            for key in self.proxies.keys():
+                if key[:2] == (self._ns(kind, namespace), name):
+                    self.proxies.close(key)
+        self._touch()
+
+    def patch(self, kind: str, name: str, patch: Obj | list[Obj], namespace: str | None = None,
+              patch_type: str = "merge") -> Obj:
+        kind = kind_of(kind)
+        cur = self.store.get(kind, self._ns(kind, namespace), name)
+        if patch_type == "json":
+            new = json_patch(cur, patch)
+        elif patch_type in ("merge", "strategic"):
+            new = merge_patch(cur, patch, strategic=patch_type == "strategic")
+        else:
+            raise BadRequest(f"unknown patch type {patch_type!r}")
+        if kind == "Node":   # `kubectl patch node --subresource=status` for fake extended resources
+            out = cur
+            if new.get("status") != cur.get("status"):
+                st = new.setdefault("status", {})
+                cap = st.get("capacity") or {}
+                # the kubelet copies capacity into allocatable on its next status update
+                st["allocatable"] = {k: (st.get("allocatable") or {}).get(k, v) for k, v in cap.items()}
+                new["metadata"].pop("resourceVersion", None)
+                out = self.store.update(new, subresource="status")
+            if new.get("spec") != cur.get("spec") or new["metadata"].get("labels") != cur["metadata"].get("labels"):
+                out = self.api.update(self.api.admit(new, out), out)
+        else:
+            out = self.api.update(self.api.admit(new, cur), cur)
+        self._touch()
+        return out
+
+    def logs(self, pod: str, container: str | None = None, *, previous: bool = False, tail: int = 50) -> str:
+        p = self.get("Pod", pod)
+        names = [c["name"] for c in p["spec"]["containers"]]
+        if container is None:
+            if len(names) > 1:
+                raise BadRequest(f"a container name must be specified for pod {pod}, choose one of: "
+                                 f"[{' '.join(names)}]")
+            container = names[0]
+        if container not in names:
+            raise BadRequest(f"container {container} is not valid for pod {pod}")
+        w = self.kubelet.worker(p["metadata"]["uid"])
+        cw = next((c for c in w.containers if c.name == container), None) if w else None
+        if previous:
+            if cw is None or not cw.old_cids:
+                raise BadRequest(f'previous terminated container "{container}" in pod "{pod}" not found')
+            return self.runtime.logs(cw.old_cids[-1], tail)
+        if cw is None or cw.cid is None:
+            raise BadRequest(f'container "{container}" in pod "{pod}" is waiting to start: '
+                             f'{(cw.waiting or ("ContainerCreating",))[0] if cw else "ContainerCreating"}')
+        return self.runtime.logs(cw.cid, tail)
+
+    def events(self, namespace: str | None = None, *, involved_kind: str | None = None,
+               involved_name: str | None = None) -> list[Obj]:
+        return self.recorder.list(namespace or self.namespace, involved_kind=involved_kind,
+                                  involved_name=involved_name)
+
+    def service_url(self, service: str, port: int | str) -> str:
+        svc = self.get("Service", service)
+        for p in svc["spec"].get("ports") or []:
+            if port in (p["port"], p.get("name")):
+                local = self.proxies.ensure((svc["metadata"]["namespace"], service, p["port"]))
+                return f"http://127.0.0.1:{local}"
+        raise NotFound(f'service "{service}" has no port {port!r}', kind="Service", name=service)
+
+    def load_image(self, image: str) -> None:
+        if not self.runtime.image_present(image):
+            raise NotFound(f'image "{image}" is not present in the local Docker engine (the sim\'s node image '
+                           "store); build it first - the sim never pulls", kind="Image", name=image)
+
+    def top_pods(self, namespace: str | None = None) -> list[Obj]:
+        raise NotImplementedError("the sim backend does not serve metrics.k8s.io yet (metrics come in a later "
+                                  "issue); use a kind cluster with metrics-server for `top`")
+
+    def rollout_undo(self, deployment: str, to_revision: int | None = None, namespace: str | None = None) -> Obj:
+        """``kubectl rollout undo`` (k/kubectl ``polymorphichelpers/rollback.go``)."""
+        d = self.get("Deployment", deployment, namespace)
+        if d["spec"].get("paused"):
+            raise Invalid("you cannot rollback a paused deployment; resume it first with "
+                          "'kubectl rollout resume' and try again", kind="Deployment", name=deployment)
+        rss = [rs for rs in self.list("ReplicaSet", namespace) if controller_uid(rs) == d["metadata"]["uid"]]
+        by_rev = {ru.revision(rs): rs for rs in rss}
+        if not by_rev:
+            raise NotFound(f'no rollout history found for deployment "{deployment}"', kind="Deployment",
+                           name=deployment)
+        if not to_revision:
+            revs = sorted(by_rev)
+            if len(revs) < 2:
+                raise NotFound(f'no rollout history found for deployment "{deployment}"', kind="Deployment",
+                               name=deployment)
+            to_revision = revs[-2]
+        if to_revision not in by_rev:
+            raise NotFound(f"unable to find specified revision {to_revision} in history", kind="Deployment",
+                           name=deployment)
+        tmpl = json.loads(json.dumps(by_rev[to_revision]["spec"]["template"]))
+        (tmpl.get("metadata") or {}).get("labels", {}).pop(ru.HASH_LABEL, None)
+        if ru.equal_ignore_hash(tmpl, d["spec"]["template"]):
+            self.api.warnings.append(f"skipped rollback (current template already matches revision {to_revision})")
+            return d
+        d["spec"]["template"] = tmpl
+        ann = {k: v for k, v in (by_rev[to_revision]["metadata"].get("annotations") or {}).items()
+               if k not in ru.SKIP_ANNOTATIONS}
+        d["metadata"].setdefault("annotations", {}).update(ann)
+        out = self.api.update(self.api.admit(d, d), d)
+        self._touch()
+        return out
+
+    def collect_diagnostics(self, directory: Path) -> None:
+        directory = Path(directory)
+        (directory / "logs").mkdir(parents=True, exist_ok=True)
+        evs = self.events()
+        lines = [f'{e["lastTimestamp"]}  {e["type"]:<7} {e["reason"]:<20} {e["involvedObject"]["kind"]}/'
+                 f'{e["involvedObject"]["name"]}  (x{e["count"]}) {e["message"]}' for e in evs]
+        (directory / "events.txt").write_text("\n".join(lines) + "\n")
+        for kind, fname in (("Pod", "pods.yaml"), ("Deployment", "deployments.yaml"), ("ReplicaSet", "replicasets.yaml"),
+                            ("Service", "services.yaml"), ("Endpoints", "endpoints.yaml")):
+            (directory / fname).write_text(yaml.safe_dump_all(self.list(kind), sort_keys=False))
+        (directory / "nodes.yaml").write_text(yaml.safe_dump_all(self.list("Node"), sort_keys=False))
+        for pod in self.list("Pod"):
+            for c in pod["spec"]["containers"]:
+                for prev in (False, True):
+                    try:
+                        text = self.logs(pod["metadata"]["name"], c["name"], previous=prev, tail=200)
+                    except ApiError:
+                        continue
+                    suffix = ".previous" if prev else ""
+                    (directory / "logs" / f'{pod["metadata"]["name"]}_{c["name"]}{suffix}.log').write_text(text)
+        extra = {"backend": "sim", "clock": "real" if self.clock.real else "fake", "now": self.clock.now(),
+                 "propagation_delay_s": self._delay, "controller_errors": self.loop.errors,
+                 "warnings": self.api.warnings, "proxy": self.proxies.stats() if self.proxies.keys() else {},
+                 "fidelity": "see harness/cluster/sim/FIDELITY.md"}
+        (directory / "sim.json").write_text(json.dumps(extra, indent=2))
