@@ -130,6 +130,7 @@ def start_host(variant: str, env: dict[str, str]) -> Server:
                 "BENTOML_DO_NOT_TRACK": "True", "WEB_CONCURRENCY": "2", "HOST": "127.0.0.1", **env}
     full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     full_env.pop("SERVER_START_TIME", None)
+    full_env.pop("SERVER_STATE_DIR", None)
     log = Path(tmp) / "server.log"
     proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                             start_new_session=True)

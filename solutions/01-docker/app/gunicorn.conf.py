@@ -1,7 +1,8 @@
 """gunicorn settings for the sentiment server.
 
 * Binds $HOST:$PORT (default 0.0.0.0:8000) so that Docker/Kubernetes can reach it.
-* WEB_CONCURRENCY workers (default: the CPUs this container may use).
+* WEB_CONCURRENCY workers (default: the CPUs this container may use), each
+  with THREADS threads (default 16) and HTTP keep-alive.
 * SIGTERM is a graceful stop: in-flight requests finish within graceful_timeout.
 """
 import multiprocessing
@@ -11,7 +12,11 @@ import time
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
-worker_class = "sync"
+# Threads + keep-alive: connections are reused (no TCP setup per request) and
+# concurrent requests in a worker are classified together by the micro-batcher.
+worker_class = "gthread"
+threads = int(os.environ.get("THREADS", "16"))
+keepalive = 5
 timeout = 30
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "20"))
 accesslog = None
@@ -23,9 +28,17 @@ control_socket_disable = True  # gunicorn 27: no control socket (the user has no
 # workers' Prometheus counters are summed.
 os.environ.setdefault("SERVER_START_TIME", str(time.time()))
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="prom-"))
+# Readiness is server-wide: /readyz says 200 only when every worker has loaded
+# its model (each one drops a ready-<pid> file here).
+os.environ["SERVER_STATE_DIR"] = tempfile.mkdtemp(prefix="state-")
+os.environ["SERVER_WORKERS"] = str(workers)
 
 
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+    try:
+        os.unlink(os.path.join(os.environ["SERVER_STATE_DIR"], f"ready-{worker.pid}"))
+    except FileNotFoundError:
+        pass
