@@ -13,25 +13,15 @@ from docker.utils.build import exclude_paths
 
 from ..docker_lab import DockerLab
 from ..waiting import FinalError, WaitTimeout, wait_for
+from .common import SENTENCES
 from .registry import CheckFailed, check
 
 LAB = "01-docker"
 DOCKERFILE_REF = "https://docs.docker.com/reference/dockerfile/"
 
-# Fixed sentences and the label both model versions give them with a margin.
-SENTENCES = {
-    "I love this, it is wonderful and amazing!": "positive",
-    "This is the best day ever, thank you so much": "positive",
-    "What a great idea, I am so excited": "positive",
-    "This is terrible, I hate it": "negative",
-    "Worst experience ever, totally disappointed and angry": "negative",
-    "I would never trust this, it is awful": "negative",
-    "Self-driving cars will be tested on highways next year": "neutral",
-}
-
 # Image size budgets, from the reference solutions measured on the offline
-# base image (Flask ~425 MB, BentoML ~700 MB) plus headroom.
-SIZE_BUDGET_MB = {"flask": 550, "bentoml": 900}
+# base image (Flask 425 MB, BentoML 495 MB) plus headroom.
+SIZE_BUDGET_MB = {"flask": 550, "bentoml": 600}
 
 # Files that must never reach the build context.
 IGNORE_PROBES = {".git": ".git/HEAD", "a virtualenv": ".venv/pyvenv.cfg", "tests": "tests/test_probe.py"}

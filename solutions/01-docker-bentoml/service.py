@@ -1,0 +1,281 @@
+"""Sentiment model server (BentoML 1.4).
+
+The same contract as the Flask + gunicorn server in ../01-docker (tested by
+tests/contract/):
+  GET  /livez    200 while the process is up          (BentoML's own route)
+  GET  /healthz  alias of /livez                      (BentoML's own route)
+  GET  /readyz   503 until the model is loaded, then 200
+                 (BentoML's own route, asking SentimentService.__is_ready__)
+  GET  /metrics  Prometheus text format, every worker  (BentoML's own route)
+  POST /predict  {"text": "..."} or {"texts": ["...", ...]}
+                 -> label, score and model_version    (the Starlette app below)
+Bad input gets a 4xx JSON error, never a 500.
+
+Run it with:  bentoml serve service:SentimentService --host 127.0.0.1 --port 8000
+
+Environment knobs:
+  MODEL_DIR                 where sentiment-<version>.joblib lives (default: ./model)
+  MODEL_VERSION             which model to serve (default v1)
+  MODEL_LOAD_DELAY_SECONDS  extra delay before the model counts as loaded (slow start)
+  HANG_AFTER_SECONDS        after this long the server stops answering (liveness lesson)
+  API_KEY                   if set, /predict needs "Authorization: Bearer <key>"
+  WEB_CONCURRENCY           worker processes (default: one per CPU this process may use)
+  PORT                      listen port when `bentoml serve` gets no --port (default 8000)
+
+Why /predict is a plain Starlette route and not a @bentoml.api method: the
+contract wants {"error": ...} JSON for every bad input, a body limit and a
+choice between two input shapes. A @bentoml.api method validates with
+pydantic, has no body limit, and some of its error answers are a JSON list,
+not an object. The route also runs the ~0.5 ms predict on the event loop, with
+no thread hop: the hot path stays short.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import bentoml
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+log = logging.getLogger("bentoml.sentiment")
+
+MAX_TEXT_CHARS = 5_000        # one text
+MAX_TEXTS = 64                # one batch
+MAX_BODY_BYTES = 256 * 1024   # anything bigger gets 413
+# Every worker loads its own copy of the model, and /readyz answers from
+# whichever worker takes the connection: one worker may say "ready" a moment
+# before its sibling is. A /predict that reaches a worker still loading waits
+# this long for it instead of failing at once.
+READY_WAIT_SECONDS = 10
+
+MODEL_DIR = Path(os.environ.get("MODEL_DIR") or Path(__file__).resolve().parent / "model")
+MODEL_VERSION = os.environ.get("MODEL_VERSION") or "v1"
+LOAD_DELAY = float(os.environ.get("MODEL_LOAD_DELAY_SECONDS") or 0)
+HANG_AFTER = float(os.environ.get("HANG_AFTER_SECONDS") or 0)
+API_KEY = (os.environ.get("API_KEY") or "").encode()
+WORKERS = int(os.environ.get("WEB_CONCURRENCY") or 0) or "cpu_count"
+PORT = int(os.environ.get("PORT") or 8000)  # the default of `bentoml serve` without --port
+
+# `bentoml serve` imports this module in its supervisor process first and
+# then starts the workers with a copy of its environment. Setting the clock
+# here gives every worker, also one that the supervisor restarts, the same
+# start time: a hung server stays hung until it is restarted as a whole.
+os.environ.setdefault("SENTIMENT_SERVER_START_TIME", str(time.time()))
+START_TIME = float(os.environ["SENTIMENT_SERVER_START_TIME"])
+
+
+class Model:
+    """Loads the model in a background thread so that /livez answers at once."""
+
+    def __init__(self) -> None:
+        self.pipeline = None
+        self.classes: list[str] = []
+        self.version = MODEL_VERSION
+        self.sha256 = ""
+        self.error: str | None = None
+        self.ready = threading.Event()
+        self._started = False
+
+    def start_loading(self) -> None:
+        if not self._started:
+            self._started = True
+            threading.Thread(target=self._load, name="model-loader", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            import joblib  # here, not at the top: the supervisor process never needs it
+
+            if LOAD_DELAY > 0:
+                time.sleep(LOAD_DELAY)
+            path = MODEL_DIR / f"sentiment-{MODEL_VERSION}.joblib"
+            manifest = MODEL_DIR / f"sentiment-{MODEL_VERSION}.json"
+            self.pipeline = joblib.load(path)
+            self.classes = [str(c) for c in self.pipeline.classes_]
+            if manifest.exists():
+                self.sha256 = json.loads(manifest.read_text()).get("sha256", "")
+            self.pipeline.predict_proba(["warm up"])
+            self.ready.set()
+            log.info("model %s loaded from %s", MODEL_VERSION, path)
+        except Exception as exc:  # reported by /readyz, never a crash loop of the server
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("failed to load model: %s", self.error)
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Wait (without blocking the event loop) until the model is loaded."""
+        deadline = time.monotonic() + timeout
+        while not self.ready.is_set() and self.error is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return self.ready.is_set()
+
+    def predict(self, texts: list[str]) -> list[dict]:
+        probs = self.pipeline.predict_proba(texts)
+        out = []
+        for row in probs:
+            i = int(row.argmax())
+            out.append({"label": self.classes[i], "score": round(float(row[i]), 4)})
+        return out
+
+
+MODEL = Model()
+
+
+class Metrics:
+    """Our own Prometheus series, next to BentoML's request metrics.
+
+    Created in the worker (from SentimentService.__init__), where BentoML has
+    set PROMETHEUS_MULTIPROC_DIR, so /metrics sums them over all workers."""
+
+    predictions = None
+
+    @classmethod
+    def setup(cls) -> None:
+        from prometheus_client import Counter
+
+        if cls.predictions is None:
+            cls.predictions = Counter("sentiment_predictions_total",
+                                      "Texts classified by label", ["label"])
+
+
+# ---------------------------------------------------------------- /predict
+
+def error(status: int, message: str, **headers: str) -> Response:
+    body = json.dumps({"error": message, "status": status})
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def authorized(request: Request) -> bool:
+    if not API_KEY:
+        return True
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), API_KEY)
+
+
+async def read_body(request: Request) -> bytes | None:
+    """The request body, or None when it is over MAX_BODY_BYTES."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        # Read (and drop) a modest overshoot so that the client, still sending,
+        # gets our 413 instead of a connection reset; h11 closes the rest.
+        if int(declared) <= 16 * MAX_BODY_BYTES:
+            async for _ in request.stream():
+                pass
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_texts(payload: object) -> list[str] | str:
+    """The texts to classify, or an error message."""
+    if not isinstance(payload, dict):
+        return 'body must be a JSON object like {"text": "..."} or {"texts": ["..."]}'
+    if ("text" in payload) == ("texts" in payload):
+        return 'give exactly one of "text" or "texts"'
+    texts = [payload["text"]] if "text" in payload else payload["texts"]
+    if not isinstance(texts, list) or not texts:
+        return '"texts" must be a non-empty list of strings'
+    if len(texts) > MAX_TEXTS:
+        return f'"texts" may hold at most {MAX_TEXTS} items'
+    for t in texts:
+        if not isinstance(t, str):
+            return "every text must be a string"
+        if len(t) > MAX_TEXT_CHARS:
+            return f"a text may be at most {MAX_TEXT_CHARS} characters"
+    return texts
+
+
+async def predict(request: Request) -> Response:
+    if not authorized(request):
+        return error(401, "missing or wrong API key", **{"WWW-Authenticate": "Bearer"})
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        return error(415, 'send JSON with "Content-Type: application/json"')
+    try:
+        body = await read_body(request)
+    except ClientDisconnect:
+        return error(400, "the client went away")
+    if body is None:
+        return error(413, f"the body may be at most {MAX_BODY_BYTES} bytes")
+    try:
+        payload = json.loads(body)
+    except ValueError:  # also UnicodeDecodeError
+        return error(400, "the body is not valid JSON")
+    texts = parse_texts(payload)
+    if isinstance(texts, str):
+        return error(400, texts)
+    if not MODEL.ready.is_set() and not await MODEL.wait_ready(READY_WAIT_SECONDS):
+        return error(503, MODEL.error or "model is loading")
+    # ~0.5 ms per text on the event loop: cheaper than a hop to a thread.
+    results = MODEL.predict(texts)
+    for r in results:
+        Metrics.predictions.labels(r["label"]).inc()
+    if "text" in payload:
+        out = {**results[0], "model_version": MODEL.version}
+    else:
+        out = {"predictions": results, "model_version": MODEL.version}
+    return Response(json.dumps(out), media_type="application/json")
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    return error(exc.status_code, exc.detail, **(exc.headers or {}))
+
+
+api = Starlette(routes=[Route("/predict", predict, methods=["POST"])],
+                exception_handlers={HTTPException: http_error})
+
+
+# ------------------------------------------------------ HANG_AFTER_SECONDS
+
+class HangAfter:
+    """ASGI middleware: once HANG_AFTER_SECONDS have passed since the server
+    started, never answer any request again (/livez included), so that only a
+    liveness probe that restarts the container helps."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and HANG_AFTER > 0 and time.time() - START_TIME > HANG_AFTER:
+            await asyncio.Event().wait()
+        await self.app(scope, receive, send)
+
+
+# ----------------------------------------------------------------- service
+
+@bentoml.asgi_app(api, path="/")
+@bentoml.service(
+    workers=WORKERS,                         # BentoML's default is 1; `bentoml serve` has no --workers
+    http={"port": PORT},                     # used when `bentoml serve` has no --port
+    traffic={"timeout": 30},                 # like gunicorn's worker timeout
+    logging={"access": {"enabled": False}},  # no log line per request (the Flask server has none)
+    # BentoML wraps every request in OpenTelemetry spans even though it samples
+    # none of them by default (tracing.sample_rate 0): ~20% of a /predict.
+    # Skip it; drop this line when you configure a tracing exporter.
+    tracing={"excluded_urls": ".*"},
+)
+class SentimentService:
+    def __init__(self) -> None:
+        # Runs once per worker, before it accepts connections: it must not block.
+        Metrics.setup()
+        MODEL.start_loading()
+
+    async def __is_ready__(self) -> bool:
+        """BentoML's GET /readyz answers 503 while this is False."""
+        return MODEL.ready.is_set()
+
+
+SentimentService.add_asgi_middleware(HangAfter)
