@@ -29,7 +29,9 @@ def _backend_for(lab_number: int, asked: str) -> str:
         if asked not in ("auto", "docker", "", "sim", "kind", "kubeconfig"):
             raise GradingError(f"unknown backend {asked!r}")
         return "docker"   # Lab 01 runs on the Docker engine whatever cluster backend is chosen
-    raise GradingError(f"lab {lab.slug} is not available yet")
+    if asked not in ("auto", "sim", "kind", "kubeconfig"):
+        raise GradingError(f"unknown backend {asked!r}", fix="use BACKEND=auto, sim, kind or kubeconfig")
+    return asked
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -56,6 +58,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     console.rule(f"Lab {lab.slug}: grading {'the reference solution' if args.solution else (submission or 'labs/' + lab.slug)} on {backend}")
     with console.status("grading...", spinner="dots"):
         report = grade(lab, submission, backend=backend, timeouts=timeouts, log=log, on_result=on_result)
+    for notice in report.notices:
+        console.print(f"[bold yellow]NOTICE:[/] {notice}")
     console.print(report.rich_table())
     console.print(f"[bold]{report.score}/{report.max_score}[/] in {report.duration_s:.1f}s")
     if args.report:

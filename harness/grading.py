@@ -22,7 +22,7 @@ from .report import CheckResult, Report
 from .submission import locate, stage
 from .waiting import DEFAULT_TIMEOUTS, Timeouts
 
-CHECK_MODULES = {1: "harness.checks.lab01"}
+CHECK_MODULES = {1: "harness.checks.lab01", 2: "harness.checks.lab02"}
 
 
 def checks_for(lab: Lab) -> list[Check]:
@@ -59,6 +59,18 @@ def run_check(c: Check, ctx: object, results: dict[str, CheckResult]) -> CheckRe
     return res
 
 
+def make_cluster(backend: str, lab: Lab) -> tuple[object, list[str]]:
+    """The cluster backend for a grading run, and any notice to show loudly.
+    Each run gets a namespace of its own (deleted by ``stop()``)."""
+    import uuid
+
+    from .cluster.detect import choose_backend
+
+    choice = choose_backend(backend)
+    namespace = f"grade-{lab.slug}-{uuid.uuid4().hex[:5]}"
+    return choice.factory(namespace=namespace), [choice.notice] if choice.notice else []
+
+
 @contextlib.contextmanager
 def lab_session(lab: Lab, submission: Path | str | None, *, backend: str,
                 timeouts: Timeouts = DEFAULT_TIMEOUTS,
@@ -77,7 +89,15 @@ def lab_session(lab: Lab, submission: Path | str | None, *, backend: str,
             finally:
                 ctx.close()
         else:
-            raise GradingError(f"lab {lab.slug} is not available yet")
+            from .cluster_lab import ClusterLab
+
+            cluster, notices = make_cluster(backend, lab)
+            ctx = ClusterLab(sub, cluster, timeouts=timeouts, log=log, notices=notices)
+            try:
+                ctx.prepare()
+                yield ctx, str(source)
+            finally:
+                ctx.close()
 
 
 def grade(lab: Lab, submission: Path | str | None = None, *, backend: str = "docker",
@@ -89,7 +109,8 @@ def grade(lab: Lab, submission: Path | str | None = None, *, backend: str = "doc
     start = time.monotonic()
     results: dict[str, CheckResult] = {}
     with lab_session(lab, submission, backend=backend, timeouts=timeouts, log=log) as (ctx, where):
-        report = Report(lab=lab.slug, backend=backend, submission=where)
+        report = Report(lab=lab.slug, backend=getattr(getattr(ctx, "cluster", None), "name", backend),
+                        submission=where, notices=list(getattr(ctx, "notices", [])))
         for c in checks:
             if only and c.id not in only:
                 continue

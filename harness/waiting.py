@@ -26,6 +26,7 @@ class Timeouts:
     stop_grace: float = 10.0         # docker stop's default grace period
     pod_start: float = 120.0         # scheduling + start + readiness
     rollout: float = 180.0           # a Deployment rollout on a small cluster
+    service_endpoints: float = 15.0  # Ready pods programmed into the Service's proxy
     nodes_ready: float = 300.0       # kind nodes Ready after create
 
     def scaled(self, factor: float) -> "Timeouts":

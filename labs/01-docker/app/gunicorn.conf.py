@@ -11,7 +11,9 @@ import tempfile
 import time
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+# cpu_count() is the host's, not the container's CPU limit: cap the default so
+# that a pod on a big node does not start dozens of workers and get OOMKilled.
+workers = int(os.environ.get("WEB_CONCURRENCY", min(multiprocessing.cpu_count(), 4)))
 # Threads + keep-alive: connections are reused (no TCP setup per request) and
 # concurrent requests in a worker are classified together by the micro-batcher.
 worker_class = "gthread"

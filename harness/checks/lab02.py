@@ -1,0 +1,271 @@
+"""Lab 02 checks: a Deployment with probes, a ClusterIP Service, config from a
+ConfigMap and a Secret. Static checks read the manifests (file:line in every
+message); the rest read the live cluster through the Cluster protocol and the
+shared scenarios in harness.scenarios.
+"""
+from __future__ import annotations
+
+import time
+
+import requests
+
+from .. import scenarios as sc
+from ..cluster_lab import ClusterLab
+from ..errors import GradingError
+from ..manifests import validate
+from ..waiting import WaitTimeout, wait_for
+from .common import SENTENCES, containers, is_ready, pod_state, quantity
+from .registry import CheckFailed, check
+
+LAB = "02-k8s-basics"
+K8S = "https://kubernetes.io/docs"
+CPU_LIMIT_MAX, MEM_LIMIT_MAX = 1.0, 1024 ** 3          # per container: fits a laptop
+TOTAL_CPU_REQUESTS_MAX, TOTAL_MEM_REQUESTS_MAX = 2.0, 2 * 1024 ** 3
+
+
+def _dep_manifest(ctx: ClusterLab):
+    deps = ctx.objects("Deployment")
+    if len(deps) != 1:
+        raise CheckFailed(f"expected exactly one Deployment in manifests/, found {len(deps)}")
+    return deps[0]
+
+
+@check("manifests.valid", lab=LAB, points=2,
+       hint="fix the field named at file:line (kubectl apply --validate=strict would refuse it)",
+       doc=f"{K8S}/reference/kubernetes-api/workload-resources/deployment-v1/")
+def manifests_valid(ctx: ClusterLab) -> str:
+    """the manifests validate against the pinned Kubernetes schema (strict)"""
+    errors = validate(ctx.manifests)
+    if errors:
+        raise CheckFailed(f"{len(errors)} schema error(s); first: {errors[0]}", details="\n".join(errors))
+    kinds = sorted({m.kind for m in ctx.manifests})
+    for kind in ("Deployment", "Service"):
+        if kind not in kinds:
+            raise CheckFailed(f"no {kind} in manifests/ (found: {', '.join(kinds)})")
+    return f"{len(ctx.manifests)} objects valid for Kubernetes {__import__('harness.manifests').manifests.K8S_SCHEMA_VERSION}"
+
+
+@check("deployment.replicas-selector", lab=LAB, points=2,
+       hint="set spec.replicas: 2 (or more) and make spec.selector.matchLabels equal labels in spec.template.metadata.labels",
+       doc=f"{K8S}/concepts/workloads/controllers/deployment/#selector")
+def replicas_selector(ctx: ClusterLab) -> str:
+    """at least 2 replicas, and the selector matches the pod template labels"""
+    m = _dep_manifest(ctx)
+    spec = m.obj.get("spec") or {}
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or replicas < 2:
+        raise CheckFailed(f"{m.where(('spec', 'replicas'))}: {m.ref}: spec.replicas is {replicas}: "
+                          "one pod means downtime on every restart")
+    sel = (spec.get("selector") or {}).get("matchLabels") or {}
+    labels = (((spec.get("template") or {}).get("metadata") or {}).get("labels")) or {}
+    if not sel:
+        raise CheckFailed(f"{m.where(('spec', 'selector'))}: {m.ref}: spec.selector.matchLabels is empty")
+    wrong = {k: v for k, v in sel.items() if labels.get(k) != v}
+    if wrong:
+        raise CheckFailed(f"{m.where(('spec', 'selector'))}: {m.ref}: selector {wrong} does not match template "
+                          f"labels {labels} (the API server refuses this: `selector` does not match template `labels`)")
+    return f"{replicas} replicas, selector {sel} matches the template"
+
+
+@check("deployment.resources", lab=LAB, points=2,
+       hint="give every container resources.requests and resources.limits for cpu and memory (e.g. 250m/256Mi, limits 1/512Mi)",
+       doc=f"{K8S}/concepts/configuration/manage-resources-containers/")
+def resources(ctx: ClusterLab) -> str:
+    """every container has CPU and memory requests and limits, within a laptop budget"""
+    m = _dep_manifest(ctx)
+    replicas = (m.obj.get("spec") or {}).get("replicas", 1) or 1
+    total_cpu = total_mem = 0.0
+    for i, c in enumerate(containers(m.obj)):
+        res = c.get("resources") or {}
+        where = m.where(("spec", "template", "spec", "containers", i, "resources"))
+        for section in ("requests", "limits"):
+            for r in ("cpu", "memory"):
+                if r not in (res.get(section) or {}):
+                    raise CheckFailed(f"{where}: container {c.get('name')!r} has no resources.{section}.{r}")
+        req, lim = res["requests"], res["limits"]
+        if quantity(req["cpu"]) > quantity(lim["cpu"]) or quantity(req["memory"]) > quantity(lim["memory"]):
+            raise CheckFailed(f"{where}: container {c.get('name')!r}: requests exceed limits")
+        if quantity(lim["cpu"]) > CPU_LIMIT_MAX or quantity(lim["memory"]) > MEM_LIMIT_MAX:
+            raise CheckFailed(f"{where}: container {c.get('name')!r}: limits {lim} are over the laptop budget "
+                              f"(cpu ≤ {CPU_LIMIT_MAX:g}, memory ≤ 1Gi per container)")
+        total_cpu += quantity(req["cpu"]) * replicas
+        total_mem += quantity(req["memory"]) * replicas
+    if total_cpu > TOTAL_CPU_REQUESTS_MAX or total_mem > TOTAL_MEM_REQUESTS_MAX:
+        raise CheckFailed(f"{m.ref}: {replicas} replicas request {total_cpu:g} CPU and "
+                          f"{total_mem / 2**20:.0f}Mi in all: over the 2 CPU / 2Gi laptop budget")
+    return f"requests and limits set; {replicas} replicas request {total_cpu:g} CPU, {total_mem / 2**20:.0f}Mi"
+
+
+@check("deployment.image-pinned", lab=LAB, points=1,
+       hint="use image: mlops-labs/sentiment:v1 with imagePullPolicy: IfNotPresent (kind nodes cannot pull; :latest means Always)",
+       doc=f"{K8S}/concepts/containers/images/#image-pull-policy")
+def image_pinned(ctx: ClusterLab) -> str:
+    """the image tag is pinned (not :latest) and the pull policy works on kind"""
+    m = _dep_manifest(ctx)
+    for i, c in enumerate(containers(m.obj)):
+        where = m.where(("spec", "template", "spec", "containers", i, "image"))
+        image = str(c.get("image", ""))
+        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        if "@sha256:" not in image and (not tag or tag == "latest"):
+            raise CheckFailed(f"{where}: image {image!r} has no pinned tag (it means :latest, pulled Always)")
+        if c.get("imagePullPolicy") == "Always":
+            raise CheckFailed(f"{where}: imagePullPolicy Always makes kind try a registry for a locally loaded image")
+    return "image tags pinned; pull policy works with a loaded image"
+
+
+@check("pods.ready", lab=LAB, points=2, requires=("manifests.valid",),
+       hint="kubectl describe pod: look at Events (image pull, probes, scheduling) and fix that field",
+       doc=f"{K8S}/tasks/debug/debug-application/debug-pods/")
+def pods_ready(ctx: ClusterLab) -> str:
+    """all pods become Ready within the time limit"""
+    try:
+        ctx.apply()
+    except GradingError as exc:
+        raise CheckFailed(f"kubectl apply was refused: {exc}") from None
+    dep = sc.deployment(ctx)
+    want = dep["spec"].get("replicas", 1)
+    start = time.monotonic()
+
+    def all_ready():
+        pods = ctx.pods(sc.selector(dep))
+        return len(pods) >= want and sum(is_ready(p) for p in pods) >= want
+
+    try:
+        wait_for(all_ready, f"{want} pods of Deployment/{dep['metadata']['name']} to be Ready",
+                 ctx.timeouts.pod_start)
+    except WaitTimeout as exc:
+        pods = ctx.pods(sc.selector(dep))
+        events = [f"{e['reason']}: {e['message']}" for e in ctx.cluster.events()
+                  if e.get("type") == "Warning"][-8:]
+        raise CheckFailed(f"{exc}; pods: " + "; ".join(pod_state(p) for p in pods),
+                          details="warning events:\n" + "\n".join(events)) from None
+    return f"{want}/{want} pods Ready after {time.monotonic() - start:.1f}s"
+
+
+@check("service.routes", lab=LAB, points=2, requires=("pods.ready",),
+       hint="the Service's spec.selector must equal the pod labels and targetPort must be the container port (8000 or its name)",
+       doc=f"{K8S}/concepts/services-networking/service/")
+def service_routes(ctx: ClusterLab) -> str:
+    """the ClusterIP Service selects the pods and /predict through it answers correctly"""
+    svc_m = ctx.one("Service")
+    svc = ctx.cluster.get("Service", svc_m.name)
+    if svc["spec"].get("type", "ClusterIP") != "ClusterIP":
+        raise CheckFailed(f"{svc_m.where(('spec', 'type'))}: {svc_m.ref} is {svc['spec']['type']}, "
+                          "this lab asks for a ClusterIP Service")
+    t = sc.traffic(ctx)   # waits until the Service answers at all
+    wrong = []
+    for text, want in SENTENCES.items():
+        try:
+            r = requests.post(t.url + "/predict", json={"text": text}, headers=t.headers, timeout=5)
+        except requests.RequestException as exc:
+            raise CheckFailed(f"no answer through Service/{svc_m.name}: {type(exc).__name__} "
+                              "(does its selector match the pods, and targetPort the container port?)") from None
+        if r.status_code != 200:
+            raise CheckFailed(f"POST /predict through Service/{svc_m.name} answered {r.status_code}: {r.text[:150]}")
+        if r.json().get("label") != want:
+            wrong.append(text)
+    if wrong:
+        raise CheckFailed(f"{len(wrong)} sentences got the wrong label through the Service")
+    return f"{len(SENTENCES)}/{len(SENTENCES)} predictions correct through Service/{svc_m.name}"
+
+
+@check("config.configmap-secret", lab=LAB, points=2, requires=("pods.ready",),
+       hint="load settings with envFrom: configMapRef, and API_KEY with valueFrom.secretKeyRef (never value: in the Deployment)",
+       doc=f"{K8S}/concepts/configuration/secret/#using-secrets-as-environment-variables")
+def config_secret(ctx: ClusterLab) -> str:
+    """config from a ConfigMap, API_KEY from a Secret; 401 without the key, 200 with it"""
+    m = _dep_manifest(ctx)
+    cms = {x.name for x in ctx.objects("ConfigMap")}
+    secrets = {x.name for x in ctx.objects("Secret")}
+    uses_cm = any((src.get("configMapRef") or {}).get("name") in cms
+                  for c in containers(m.obj) for src in c.get("envFrom") or [])
+    if not uses_cm:
+        raise CheckFailed(f"{m.ref}: no container loads one of your ConfigMaps with envFrom.configMapRef")
+    key_ref = None
+    for i, c in enumerate(containers(m.obj)):
+        for j, e in enumerate(c.get("env") or []):
+            if e.get("name") == "API_KEY":
+                where = m.where(("spec", "template", "spec", "containers", i, "env", j))
+                if "value" in e:
+                    raise CheckFailed(f"{where}: API_KEY is written into the Deployment: reference a Secret instead")
+                key_ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                if not key_ref or key_ref.get("name") not in secrets:
+                    raise CheckFailed(f"{where}: API_KEY must come from secretKeyRef to one of your Secrets")
+    if key_ref is None:
+        raise CheckFailed(f"{m.ref}: no API_KEY env var from a Secret")
+    t = sc.traffic(ctx)
+    body = {"text": "I love it"}
+    no_key = requests.post(t.url + "/predict", json=body, timeout=5).status_code
+    with_key = requests.post(t.url + "/predict", json=body, headers=t.headers, timeout=5).status_code
+    if no_key != 401 or with_key != 200:
+        raise CheckFailed(f"through the Service: without the key {no_key} (want 401), with it {with_key} (want 200)")
+    return f"ConfigMap via envFrom, API_KEY via Secret/{key_ref['name']}; 401 without the key, 200 with it"
+
+
+@check("probes.readiness-gates-traffic", lab=LAB, points=3, requires=("pods.ready",),
+       hint="add a readinessProbe: httpGet /readyz on the http port, so a pod gets traffic only once its model is loaded",
+       doc=f"{K8S}/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-readiness-probes")
+def readiness_gates(ctx: ClusterLab) -> str:
+    """no failed requests while a slow-loading pod joins the Service"""
+    obs = sc.slow_start(ctx)
+    if obs.load is None:
+        raise CheckFailed("could not send traffic through the Service (see service.routes)")
+    r = obs.load
+    if r.total < 20:
+        raise CheckFailed(f"only {r.total} requests were sent: the Service did not carry traffic")
+    if r.failed:
+        codes = ", ".join(f"{k}×{v}" for k, v in sorted(r.status_counts.items()) if not 200 <= k < 300)
+        errs = "; ".join(f"{k[:60]}×{v}" for k, v in list(r.errors.items())[:2])
+        raise CheckFailed(f"{r.failed} of {r.total} requests failed while a new pod loaded its model "
+                          f"for {obs.delay_s:g}s ({codes}{'; ' + errs if errs else ''})")
+    ready = f", new pod Ready after {obs.ready_after_s:.1f}s" if obs.ready_after_s else ""
+    return f"0 of {r.total} requests failed during a {obs.delay_s:g}s model load{ready}"
+
+
+@check("probes.startup", lab=LAB, points=2, requires=("pods.ready",),
+       hint="add a startupProbe (httpGet /readyz, failureThreshold × periodSeconds ≥ 60 s) so liveness waits for the model",
+       doc=f"{K8S}/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-startup-probes")
+def startup(ctx: ClusterLab) -> str:
+    """a startup probe (or enough initial delay) keeps a slow model load from being killed"""
+    m = _dep_manifest(ctx)
+    for i, c in enumerate(containers(m.obj)):
+        live = c.get("livenessProbe") or {}
+        if not c.get("startupProbe") and live and live.get("initialDelaySeconds", 0) < 15:
+            raise CheckFailed(f"{m.where(('spec', 'template', 'spec', 'containers', i))}: container {c.get('name')!r} "
+                              "has a livenessProbe but no startupProbe (or initialDelaySeconds ≥ 15)")
+    obs = sc.slow_start(ctx)
+    if obs.new_pod is None:
+        raise CheckFailed("the scaled-up pod never appeared")
+    if obs.restarts:
+        raise CheckFailed(f"pod {obs.new_pod} was restarted {obs.restarts}× while its model loaded for "
+                          f"{obs.delay_s:g}s: liveness killed a healthy but slow start")
+    if obs.ready_after_s is None:
+        raise CheckFailed(f"pod {obs.new_pod} did not become Ready after a {obs.delay_s:g}s model load")
+    return f"a {obs.delay_s:g}s model load finished without restarts (Ready after {obs.ready_after_s:.1f}s)"
+
+
+@check("probes.liveness-heals", lab=LAB, points=3, requires=("pods.ready",),
+       hint="add a livenessProbe: httpGet /livez with a short periodSeconds and failureThreshold, so a hung server is restarted",
+       doc=f"{K8S}/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-a-liveness-http-request")
+def liveness_heals(ctx: ClusterLab) -> str:
+    """a hung container is restarted within what its probe settings imply, and the Service keeps answering"""
+    obs = sc.hung_pod(ctx)
+    if not obs.has_liveness:
+        raise CheckFailed("no livenessProbe: a hung server is never restarted")
+    if obs.hang_at is None:
+        raise CheckFailed("the replacement pod never started")
+    if obs.restarted_at is None:
+        raise CheckFailed(f"pod {obs.pod} hung at {obs.hang_at:.0f}s and was not restarted "
+                          f"(the probe settings imply within {obs.implied_s:.0f}s)")
+    took = obs.restarted_at - obs.hang_at
+    budget = obs.implied_s + 5
+    if took > budget:
+        raise CheckFailed(f"restart came {took:.0f}s after the hang; the probe settings imply ≤ {obs.implied_s:.0f}s")
+    r = obs.load
+    if r is None or r.total == 0:
+        raise CheckFailed("no traffic went through the Service during the hang")
+    ok = r.ok / r.total
+    if ok < 0.6:
+        raise CheckFailed(f"the Service answered only {ok:.0%} of {r.total} requests while one pod was hung")
+    return (f"restarted {took:.0f}s after hanging (probe budget {obs.implied_s:.0f}s); "
+            f"Service answered {ok:.0%} of {r.total} requests meanwhile")

@@ -1,0 +1,107 @@
+"""The context of a cluster lab (02-04): manifests, image, cluster, scenarios.
+
+Grading a cluster lab:
+1. load the manifests as data (file:line kept) - YAML errors are exit 2;
+2. build the Lab 01 reference image (``mlops-labs/sentiment:v1``) and load it
+   into the cluster - labs 02+ grade manifests, not the image;
+3. start the backend (a namespace of its own) and apply the manifests in
+   dependency order (config and Services before workloads);
+4. checks read objects through the Cluster protocol and drive scenarios
+   (scale-ups under load, a hung pod) whose observations they share.
+"""
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import images
+from .cluster.base import ApiError, Cluster
+from .docker_lab import provide_models
+from .errors import GradingError
+from .labs import lab as get_lab
+from .manifests import Manifest, load_dir
+from .submission import Submission
+from .waiting import DEFAULT_TIMEOUTS, Timeouts
+
+IMAGE_V1 = "mlops-labs/sentiment:v1"
+APPLY_ORDER = ["Namespace", "ConfigMap", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler"]
+
+
+def build_reference_image(tag: str = IMAGE_V1, log: Callable[[str], None] = print,
+                          buildargs: dict | None = None) -> None:
+    """Build the Lab 01 reference solution as ``tag`` (layer cache makes repeats ~1 s)."""
+    src = get_lab(1).solution
+    with tempfile.TemporaryDirectory(prefix="ref-image-") as tmp:
+        ctx = Path(tmp) / "ctx"
+        shutil.copytree(src, ctx, ignore=shutil.ignore_patterns("model", "__pycache__"))
+        provide_models(ctx)
+        images.ensure_base_image(log=log)
+        result = images.build(ctx, tag, buildargs=buildargs)
+    if not result.ok:
+        raise GradingError(f"failed to build the Lab 01 reference image {tag}: {result.error}",
+                           fix="run `make solution-1` to see the build log")
+
+
+def apply_order(m: Manifest) -> int:
+    return APPLY_ORDER.index(m.kind) if m.kind in APPLY_ORDER else len(APPLY_ORDER)
+
+
+@dataclass
+class ClusterLab:
+    submission: Submission
+    cluster: Cluster
+    timeouts: Timeouts = DEFAULT_TIMEOUTS
+    log: Callable[[str], None] = print
+    manifests: list[Manifest] = field(default_factory=list)
+    applied: list[dict] | None = None
+    apply_error: str | None = None
+    observations: dict = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+
+    def prepare(self) -> None:
+        self.manifests = load_dir(self.submission.staged)
+        build_reference_image(log=self.log)
+        self.cluster.start()
+        self.cluster.load_image(IMAGE_V1)
+
+    def close(self) -> None:
+        self.cluster.stop()
+
+    # --- manifests -------------------------------------------------------
+    def objects(self, kind: str) -> list[Manifest]:
+        return [m for m in self.manifests if m.kind == kind]
+
+    def one(self, kind: str) -> Manifest | None:
+        found = self.objects(kind)
+        return found[0] if found else None
+
+    def apply(self) -> list[dict]:
+        """Apply every manifest once, in dependency order; remember the error."""
+        if self.applied is None and self.apply_error is None:
+            ordered = sorted(self.manifests, key=apply_order)
+            done = []
+            try:
+                for m in ordered:
+                    done += self.cluster.apply([m.obj])
+                self.applied = done
+            except ApiError as exc:
+                self.apply_error = f"{m.where()}: {m.ref}: {exc.message}"
+        if self.apply_error is not None:
+            raise GradingError(self.apply_error)
+        return self.applied
+
+    # --- live objects ----------------------------------------------------
+    def pods(self, selector: dict | None = None) -> list[dict]:
+        sel = ",".join(f"{k}={v}" for k, v in (selector or {}).items()) or None
+        return [p for p in self.cluster.list("Pod", label_selector=sel)
+                if not p["metadata"].get("deletionTimestamp")]
+
+    def secret_value(self, name: str, key: str) -> str:
+        s = self.cluster.get("Secret", name)
+        if key in (s.get("stringData") or {}):
+            return s["stringData"][key]
+        return base64.b64decode((s.get("data") or {})[key]).decode()
