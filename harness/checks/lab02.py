@@ -206,7 +206,13 @@ def config_secret(ctx: ClusterLab) -> str:
        hint="add a readinessProbe: httpGet /readyz on the http port, so a pod gets traffic only once its model is loaded",
        doc=f"{K8S}/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-readiness-probes")
 def readiness_gates(ctx: ClusterLab) -> str:
-    """no failed requests while a slow-loading pod joins the Service"""
+    """a readiness probe keeps traffic off a pod until its model is loaded"""
+    m = _dep_manifest(ctx)
+    for i, c in enumerate(containers(m.obj)):
+        if not c.get("readinessProbe"):
+            raise CheckFailed(f"{m.where(('spec', 'template', 'spec', 'containers', i))}: container "
+                              f"{c.get('name')!r} has no readinessProbe: the Service sends it traffic as soon as "
+                              "it runs, and again while it is hung")
     obs = sc.slow_start(ctx)
     if obs.load is None:
         raise CheckFailed("could not send traffic through the Service (see service.routes)")
@@ -249,9 +255,11 @@ def startup(ctx: ClusterLab) -> str:
        doc=f"{K8S}/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-a-liveness-http-request")
 def liveness_heals(ctx: ClusterLab) -> str:
     """a hung container is restarted within what its probe settings imply, and the Service keeps answering"""
+    m = _dep_manifest(ctx)
+    if not any(c.get("livenessProbe") for c in containers(m.obj)):
+        raise CheckFailed(f"{m.where(('spec', 'template', 'spec'))}: {m.ref}: no livenessProbe: "
+                          "a hung server is never restarted")
     obs = sc.hung_pod(ctx)
-    if not obs.has_liveness:
-        raise CheckFailed("no livenessProbe: a hung server is never restarted")
     if obs.hang_at is None:
         raise CheckFailed("the replacement pod never started")
     if obs.restarted_at is None:

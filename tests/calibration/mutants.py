@@ -85,3 +85,94 @@ LAB01 = [
            sub("Dockerfile", r'^CMD \[.*\]$',
                'CMD ["sh", "-c", "gunicorn --config app/gunicorn.conf.py --chdir /srv app.server:app; echo stopped"]')),
 ]
+
+
+# --- Lab 02 -----------------------------------------------------------------
+DEP = "manifests/deployment.yaml"
+SVC = "manifests/service.yaml"
+LAB02_DYNAMIC = frozenset({"pods.ready", "service.routes", "config.configmap-secret",
+                           "probes.readiness-gates-traffic", "probes.startup", "probes.liveness-heals"})
+THROUGH_SERVICE = frozenset({"service.routes", "config.configmap-secret",
+                             "probes.readiness-gates-traffic", "probes.liveness-heals"})
+
+
+def drop_block(rel: str, first_line: str) -> Callable[[Path], None]:
+    """Remove a YAML block: the line starting with ``first_line`` (stripped) and
+    every following line indented deeper than it."""
+    def _patch(root: Path) -> None:
+        p = root / rel
+        lines = p.read_text().splitlines(keepends=True)
+        for i, ln in enumerate(lines):
+            if ln.strip() == first_line:
+                indent = len(ln) - len(ln.lstrip())
+                j = i + 1
+                while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
+                    j += 1
+                p.write_text("".join(lines[:i] + lines[j:]))
+                return
+        raise AssertionError(f"block {first_line!r} not found in {rel}")
+    return _patch
+
+
+@dataclass(frozen=True)
+class ClusterMutant(Mutant):
+    # checks to run for this mutant (the targets and what they require)
+    only: tuple[str, ...] = ()
+
+
+LAB02 = [
+    ClusterMutant("unknown-field", frozenset({"manifests.valid"} | LAB02_DYNAMIC),
+                  edit(SVC, "  labels:\n", "  lables:\n"),
+                  note="kubectl apply --validate=strict refuses it, so nothing runs",
+                  only=("manifests.valid", "pods.ready")),
+    ClusterMutant("one-replica", frozenset({"deployment.replicas-selector"}),
+                  edit(DEP, "replicas: 2", "replicas: 1"), only=("deployment.replicas-selector",)),
+    ClusterMutant("selector-mismatch", frozenset({"deployment.replicas-selector", "pods.ready"}),
+                  edit(DEP, "    matchLabels:\n      app.kubernetes.io/name: sentiment",
+                       "    matchLabels:\n      app.kubernetes.io/name: sentiment-api"),
+                  note="the API server refuses the Deployment",
+                  only=("deployment.replicas-selector", "manifests.valid", "pods.ready")),
+    ClusterMutant("no-requests", frozenset({"deployment.resources"}),
+                  drop_block(DEP, "requests:"), only=("deployment.resources",)),
+    ClusterMutant("limits-over-budget", frozenset({"deployment.resources"}),
+                  edit(DEP, "memory: 512Mi", "memory: 4Gi"), only=("deployment.resources",)),
+    ClusterMutant("latest-tag", frozenset({"deployment.image-pinned", "pods.ready"}),
+                  edit(DEP, "mlops-labs/sentiment:v1", "mlops-labs/sentiment:latest"),
+                  note="ErrImagePull / ImagePullBackOff: nothing is pulled",
+                  only=("deployment.image-pinned", "manifests.valid", "pods.ready")),
+    ClusterMutant("pull-always", frozenset({"deployment.image-pinned", "pods.ready"}),
+                  edit(DEP, "imagePullPolicy: IfNotPresent", "imagePullPolicy: Always"),
+                  only=("deployment.image-pinned", "manifests.valid", "pods.ready")),
+    ClusterMutant("wrong-readiness-path", frozenset({"pods.ready"}),
+                  edit(DEP, "          readinessProbe:\n            httpGet:\n              path: /readyz",
+                       "          readinessProbe:\n            httpGet:\n              path: /ready"),
+                  note="404: the pods never become Ready", only=("manifests.valid", "pods.ready")),
+    ClusterMutant("no-readiness-probe", frozenset({"probes.readiness-gates-traffic"}),
+                  drop_block(DEP, "readinessProbe:"),
+                  only=("manifests.valid", "pods.ready", "probes.readiness-gates-traffic")),
+    ClusterMutant("no-readiness-no-startup", frozenset({"probes.readiness-gates-traffic", "probes.startup"}),
+                  both(drop_block(DEP, "readinessProbe:"), drop_block(DEP, "startupProbe:")),
+                  note="measured: requests fail with 503 while the new pod loads its model",
+                  only=("manifests.valid", "pods.ready", "probes.readiness-gates-traffic", "probes.startup")),
+    ClusterMutant("aggressive-liveness", frozenset({"probes.startup"}),
+                  both(drop_block(DEP, "startupProbe:"),
+                       edit(DEP, "              path: /livez\n              port: http\n            periodSeconds: 2",
+                            "              path: /readyz\n              port: http\n            initialDelaySeconds: 5\n"
+                            "            periodSeconds: 2")),
+                  note="liveness on /readyz kills a slow model load",
+                  only=("manifests.valid", "pods.ready", "probes.startup")),
+    ClusterMutant("no-liveness-probe", frozenset({"probes.liveness-heals"}),
+                  drop_block(DEP, "livenessProbe:"), only=("probes.liveness-heals",)),
+    ClusterMutant("wrong-target-port", THROUGH_SERVICE,
+                  edit(SVC, "targetPort: http", "targetPort: 8080"),
+                  only=("manifests.valid", "pods.ready", "service.routes", "config.configmap-secret")),
+    ClusterMutant("service-selector-typo", THROUGH_SERVICE,
+                  edit(SVC, "  selector:\n    app.kubernetes.io/name: sentiment",
+                       "  selector:\n    app.kubernetes.io/name: sentimnet"),
+                  only=("manifests.valid", "pods.ready", "service.routes")),
+    ClusterMutant("secret-inlined", frozenset({"config.configmap-secret"}),
+                  edit(DEP, "              valueFrom:\n                secretKeyRef:\n"
+                            "                  name: sentiment-api-key\n                  key: API_KEY",
+                       '              value: "lab02-demo-key-change-me"'),
+                  only=("config.configmap-secret",)),
+]
