@@ -1,0 +1,126 @@
+"""The kind cluster's lifecycle: config, create/reuse/delete, nodes Ready, the fake GPU worker."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+import yaml
+
+from harness.cluster.kind.cluster import CONFIG, KindLifecycle, node_count, node_ports
+from harness.cluster.kind.cli import Kubectl, Runner
+from harness.cluster.kind.diagnostics import Stuck
+
+from .fakeapi import recorded
+
+
+def test_config_shape():
+    cfg = yaml.safe_load(CONFIG.read_text())
+    assert cfg["kind"] == "Cluster" and cfg["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    assert [n["role"] for n in cfg["nodes"]] == ["control-plane", "worker", "worker"] and node_count() == 3
+    assert node_ports() == list(range(30080, 30090))
+    maps = cfg["nodes"][0]["extraPortMappings"]
+    assert {m["listenAddress"] for m in maps} == {"127.0.0.1"}   # never published on other interfaces
+    gpu = cfg["nodes"][2]
+    assert gpu["labels"] == {"nvidia.com/gpu.present": "true"}
+    join = yaml.safe_load(gpu["kubeadmConfigPatches"][0])
+    assert join["kind"] == "JoinConfiguration"
+    assert join["nodeRegistration"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+
+
+def lifecycle(tmp_path, fast, **kw) -> KindLifecycle:
+    return KindLifecycle("mlops-labs", runner=Runner(), state_dir=tmp_path / "state", timeouts=fast, **kw)
+
+
+def test_creates_the_cluster_when_absent_and_writes_a_private_kubeconfig(tools, tmp_path, fast):
+    tools.rule("kind", "get clusters", "other\n")
+    tools.rule("kind", "create cluster", "")
+    tools.rule("kind", "get kubeconfig", "apiVersion: v1\nkind: Config\n")
+    lc = lifecycle(tmp_path, fast, node_image="kindest/node:v1.33.1")
+    assert lc.ensure() is True
+    assert tools.argvs("kind") == [
+        ["get", "clusters"],
+        ["create", "cluster", "--name", "mlops-labs", "--config", str(CONFIG), "--image", "kindest/node:v1.33.1"],
+        ["get", "kubeconfig", "--name", "mlops-labs"]]
+    assert open(lc.kubeconfig).read().startswith("apiVersion: v1")
+    assert stat.S_IMODE(os.stat(lc.kubeconfig).st_mode) == 0o600
+    assert lc.context == "kind-mlops-labs"
+
+
+def test_reuses_an_existing_cluster(tools, tmp_path, fast):
+    tools.rule("kind", "get clusters", "mlops-labs\n")
+    tools.rule("kind", "get kubeconfig", "apiVersion: v1\n")
+    assert lifecycle(tmp_path, fast).ensure() is False
+    assert not [a for a in tools.argvs("kind") if a[0] == "create"]
+
+
+def test_create_failure_carries_kinds_output(tools, tmp_path, fast):
+    tools.rule("kind", "get clusters", "")
+    tools.rule("kind", "create cluster", stderr="ERROR: failed to create cluster: node(s) already exist for a "
+                                                "cluster with the name \"mlops-labs\"\n", rc=1)
+    with pytest.raises(Exception) as ei:
+        lifecycle(tmp_path, fast).ensure()
+    assert "failed to create kind cluster mlops-labs" in str(ei.value) and "already exist" in str(ei.value)
+
+
+def test_delete(tools, tmp_path, fast):
+    tools.rule("kind", "delete cluster", "Deleting cluster \"mlops-labs\" ...\n")
+    lc = lifecycle(tmp_path, fast)
+    (tmp_path / "state").mkdir()
+    open(lc.kubeconfig, "w").write("x")
+    lc.delete()
+    assert tools.argvs("kind") == [["delete", "cluster", "--name", "mlops-labs"]]
+    assert not os.path.exists(lc.kubeconfig)
+
+
+def test_waits_for_every_node_ready(apiserver, api, tmp_path, fast):
+    apiserver.on("GET", "/api/v1/nodes", "nodes-two.json", "nodes-notready.json", "nodes-notready.json",
+                 "nodes-ready.json")
+    nodes = lifecycle(tmp_path, fast).wait_nodes_ready(api, lambda: "")
+    assert len(nodes) == 3 and len(apiserver.calls("GET", "/api/v1/nodes")) == 4
+
+
+def test_stuck_nodes_give_conditions_and_events(apiserver, api, tmp_path, fast):
+    apiserver.on("GET", "/api/v1/nodes", "nodes-notready.json")
+    with pytest.raises(Stuck) as ei:
+        lifecycle(tmp_path, fast).wait_nodes_ready(api, lambda: "last events in kube-system: ...")
+    msg = str(ei.value)
+    assert msg.startswith("failed to wait for nodes Ready: timed out after")
+    assert "mlops-labs-worker: Ready=False KubeletNotReady" in msg and "cni plugin not initialized" in msg
+    assert "last events in kube-system" in msg
+
+
+def test_gpu_worker_gets_fake_capacity(tools, apiserver, api, tmp_path, fast):
+    apiserver.on("GET", "/api/v1/nodes?labelSelector=nvidia.com/gpu.present=true", "nodes-gpu.json")
+    apiserver.on("GET", "/api/v1/nodes/mlops-labs-worker2", "node-worker2.json", "node-worker2-gpu.json")
+    tools.rule("kubectl", "patch node", "node/mlops-labs-worker2 patched\n")
+    node = lifecycle(tmp_path, fast).ensure_gpu_node(api, Kubectl(Runner()))
+    assert node["status"]["allocatable"]["nvidia.com/gpu"] == "1"
+    # exactly the upstream recipe: a JSON patch of the status subresource
+    assert tools.argvs("kubectl") == [["patch", "node", "mlops-labs-worker2", "--subresource=status", "--type=json",
+                                       "-p", '[{"op": "add", "path": "/status/capacity/nvidia.com~1gpu", '
+                                             '"value": "1"}]']]
+    assert json.loads(tools.argvs("kubectl")[0][-1])[0]["path"] == "/status/capacity/nvidia.com~1gpu"
+
+
+def test_gpu_worker_is_labelled_and_tainted_when_an_old_config_made_the_cluster(tools, apiserver, api, tmp_path,
+                                                                                 fast):
+    bare = recorded("node-worker2-gpu.json")
+    del bare["spec"]["taints"]
+    apiserver.on("GET", "/api/v1/nodes", {"kind": "NodeList", "apiVersion": "v1", "items": []})
+    apiserver.on("GET", "/api/v1/nodes/mlops-labs-worker2", bare)
+    tools.rule("kubectl", "label node", "node/mlops-labs-worker2 labeled\n")
+    tools.rule("kubectl", "taint node", "node/mlops-labs-worker2 tainted\n")
+    lifecycle(tmp_path, fast).ensure_gpu_node(api, Kubectl(Runner()))
+    assert tools.argvs("kubectl") == [
+        ["label", "node", "mlops-labs-worker2", "nvidia.com/gpu.present=true", "--overwrite"],
+        ["taint", "node", "mlops-labs-worker2", "nvidia.com/gpu=present:NoSchedule", "--overwrite"]]
+
+
+def test_gpu_capacity_that_never_shows_is_a_clear_error(tools, apiserver, api, tmp_path, fast):
+    apiserver.on("GET", "/api/v1/nodes", "nodes-gpu.json")
+    apiserver.on("GET", "/api/v1/nodes/mlops-labs-worker2", "node-worker2.json")
+    tools.rule("kubectl", "patch node", "node/mlops-labs-worker2 patched\n")
+    with pytest.raises(Stuck, match="failed to give node mlops-labs-worker2 fake GPU capacity"):
+        lifecycle(tmp_path, fast).ensure_gpu_node(api, Kubectl(Runner()))
