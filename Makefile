@@ -8,11 +8,11 @@ PY     := $(VENV)/bin/python
 BACKEND ?= auto
 SUBMISSION ?=
 REPORT ?=
-LABS_AVAILABLE := 1
+LABS_AVAILABLE := 1 2
 
 GRADE_ARGS = $(if $(SUBMISSION),--submission $(SUBMISSION)) $(if $(REPORT),--report $(REPORT)) --backend $(BACKEND)
 
-.PHONY: help setup docker base-image model demo test test-fast bench doctor clean \
+.PHONY: help setup docker base-image model demo test test-fast bench doctor clean cluster-up cluster-down \
         lab-1 lab-2 lab-3 lab-4 solution-1 solution-2 solution-3 solution-4 pytest-grade
 
 help:
@@ -23,6 +23,7 @@ help:
 	@echo "make model                train the sentiment models (v1, v2)"
 	@echo "make bench                serving throughput vs the model-only limit"
 	@echo "make doctor               which tools are installed, how to get the rest"
+	@echo "make cluster-up / cluster-down   create (or reuse) / delete the course's kind cluster"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,6 +73,12 @@ bench: prereqs
 
 doctor: setup
 	$(PY) -m harness doctor
+
+cluster-up: setup
+	$(PY) -m harness.cluster.kind up
+
+cluster-down: setup
+	$(PY) -m harness.cluster.kind down
 
 clean:
 	rm -rf reports build models labs/*/model solutions/*/model

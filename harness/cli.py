@@ -107,6 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     except GradingError as exc:
         console.print(f"[red]cannot grade:[/] {exc}", highlight=False)
         return EXIT_UNGRADABLE
+    except Exception as exc:  # noqa: BLE001 - a backend that could not start: say what and exit 2
+        from .cluster.base import BackendUnavailable
+        from .errors import CommandError
+
+        if isinstance(exc, (BackendUnavailable, CommandError)) or type(exc).__name__ == "Stuck":
+            console.print(f"[red]cannot grade: the cluster backend failed:[/] {exc}", highlight=False)
+            return EXIT_UNGRADABLE
+        raise
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]: containers and images of this run were removed")
         return 130

@@ -13,7 +13,7 @@ from .. import scenarios as sc
 from ..cluster_lab import ClusterLab
 from ..errors import GradingError
 from ..manifests import validate
-from ..waiting import WaitTimeout, wait_for
+from ..waiting import FinalError, WaitTimeout, wait_for
 from .common import SENTENCES, containers, is_ready, pod_state, quantity
 from .registry import CheckFailed, check
 
@@ -28,6 +28,19 @@ def _dep_manifest(ctx: ClusterLab):
     if len(deps) != 1:
         raise CheckFailed(f"expected exactly one Deployment in manifests/, found {len(deps)}")
     return deps[0]
+
+
+# Waiting reasons that do not clear up by themselves: fail fast with them.
+STUCK_REASONS = {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName",
+                 "CreateContainerConfigError", "CrashLoopBackOff"}
+
+
+def _stuck_reason(pod: dict) -> str | None:
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
+        if reason in STUCK_REASONS:
+            return reason
+    return None
 
 
 @check("manifests.valid", lab=LAB, points=2,
@@ -128,12 +141,15 @@ def pods_ready(ctx: ClusterLab) -> str:
 
     def all_ready():
         pods = ctx.pods(sc.selector(dep))
+        stuck = [pod_state(p) for p in pods if _stuck_reason(p)]
+        if stuck and time.monotonic() - start > 5:
+            raise FinalError("a pod cannot start: " + "; ".join(stuck))
         return len(pods) >= want and sum(is_ready(p) for p in pods) >= want
 
     try:
         wait_for(all_ready, f"{want} pods of Deployment/{dep['metadata']['name']} to be Ready",
                  ctx.timeouts.pod_start)
-    except WaitTimeout as exc:
+    except (WaitTimeout, FinalError) as exc:
         pods = ctx.pods(sc.selector(dep))
         events = [f"{e['reason']}: {e['message']}" for e in ctx.cluster.events()
                   if e.get("type") == "Warning"][-8:]

@@ -22,7 +22,7 @@ from .mutants import LAB02
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 LAB = lab(2)
-FAST = Timeouts(pod_start=40, service_endpoints=8)
+FAST = Timeouts(pod_start=30, service_endpoints=8)
 STARTER_FAILS = {"deployment.replicas-selector", "deployment.resources", "config.configmap-secret",
                  "probes.readiness-gates-traffic", "probes.startup", "probes.liveness-heals"}
 

