@@ -517,20 +517,33 @@ def run_load(url: str, *, duration_s: float | None = None, requests: int | None 
     return _execute(plan)
 
 
-def _execute(plan: _Plan) -> LoadResult:
+def _execute(plan: _Plan, stop: threading.Event | None = None) -> LoadResult:
     if plan.tool == "python":
-        return _run_python(plan)
+        return _run_python(plan, stop)
     hey = find_hey()
     if hey is None:
         if plan.tool == "hey":
             raise HeyMissing(f"failed to run hey: no {os.environ.get(HEY_ENV) or 'hey'!r} on PATH",
                              _hey_argv(plan))
         log.warning("hey not found on PATH (set %s or install hey); using the pure-Python load fallback", HEY_ENV)
-        return _run_python(plan)
-    return _run_hey(plan, hey)
+        return _run_python(plan, stop)
+    return _run_hey(plan, hey, stop)
 
 
-def _run_hey(plan: _Plan, hey: str) -> LoadResult:
+def _communicate(proc: subprocess.Popen, bound: float, stop: threading.Event | None) -> bytes:
+    """proc.communicate(timeout=bound); when ``stop`` is set first, interrupt
+    hey with SIGINT, which makes it stop sending and print its summary."""
+    if stop is None:
+        return proc.communicate(timeout=bound)[0]
+    end = time.monotonic() + bound
+    while proc.poll() is None and not stop.is_set() and time.monotonic() < end:
+        stop.wait(0.2)
+    if proc.poll() is None and stop.is_set():
+        proc.send_signal(signal.SIGINT)
+    return proc.communicate(timeout=max(1.0, end - time.monotonic()))[0]
+
+
+def _run_hey(plan: _Plan, hey: str, stop: threading.Event | None = None) -> LoadResult:
     body_file = None
     try:
         if _needs_body_file(plan.body):
@@ -546,7 +559,7 @@ def _run_hey(plan: _Plan, hey: str) -> LoadResult:
         except OSError as e:
             raise LoadError(f"failed to run hey: {e}", argv) from None
         try:
-            raw, _ = proc.communicate(timeout=bound)
+            raw = _communicate(proc, bound, stop)
         except subprocess.TimeoutExpired as e:
             partial = e.stdout or e.output
             _kill_group(proc)
@@ -758,9 +771,9 @@ class _Worker:
             self._close()
 
 
-def _run_python(plan: _Plan) -> LoadResult:
+def _run_python(plan: _Plan, stop: threading.Event | None = None) -> LoadResult:
     argv = _hey_argv(plan, "hey", "<body-file>" if _needs_body_file(plan.body) else None)
-    stop = threading.Event()
+    stop = stop or threading.Event()
     start = time.monotonic()
     deadline = start + plan.duration_s if plan.duration_s is not None else None
     workers = [_Worker(plan, stop, deadline) for _ in range(plan.concurrency)]
@@ -804,13 +817,14 @@ class LoadHandle:
         self._result: LoadResult | None = None
         self._error: BaseException | None = None
         self._done = threading.Event()
+        self._stop = threading.Event()
         self.started_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="harness-load", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            self._result = _execute(self._plan)
+            self._result = _execute(self._plan, self._stop)
         except BaseException as e:  # handed to result()
             self._error = e
         finally:
@@ -822,6 +836,12 @@ class LoadHandle:
 
     def done(self) -> bool:
         return self._done.is_set()
+
+    def stop(self) -> LoadResult:
+        """End the run now (hey gets SIGINT and prints its summary; the fallback's
+        workers finish their request) and return its result."""
+        self._stop.set()
+        return self.result()
 
     def result(self, timeout: float | None = None) -> LoadResult:
         """Wait for the run (at most ``timeout`` s; default: its own bound) and return it.

@@ -526,3 +526,38 @@ def test_fake_hey_output_is_parsed(tmp_path, monkeypatch):
     r = run_load(URL, requests=200, concurrency=10, tool="hey")
     assert r.argv[0].endswith("fake-hey") and r.argv[1:] == tuple(build_hey_argv(URL, requests=200)[1:])
     assert (r.ok, r.failed, r.ok_rps, r.error_rate) == (0, 200, 0, 1.0)
+
+
+@pytest.mark.parametrize("tool", ["hey", "python"])
+def test_start_load_can_be_stopped_early(tool):
+    import shutil
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from harness.load import start_load
+
+    if tool == "hey" and not shutil.which("hey"):
+        pytest.skip("hey not installed")
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        h = start_load(f"http://127.0.0.1:{srv.server_port}/", duration_s=60, concurrency=2, qps=20, tool=tool)
+        import time
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        r = h.stop()
+        assert time.monotonic() - t0 < 5
+        assert r.ok > 5 and r.failed == 0 and r.duration_s < 10
+    finally:
+        srv.shutdown()
