@@ -28,6 +28,10 @@ from .submission import Submission
 from .waiting import DEFAULT_TIMEOUTS, Timeouts
 
 IMAGE_V1 = "mlops-labs/sentiment:v1"
+IMAGE_V2 = "mlops-labs/sentiment:v2"       # the same server serving the v2 model
+IMAGE_V3_BROKEN = "mlops-labs/sentiment:v3"  # asks for a model that does not exist: never ready
+# Extra images a lab needs, built on top of v1: tag -> MODEL_VERSION.
+LAB_IMAGES = {3: {IMAGE_V2: "v2", IMAGE_V3_BROKEN: "v3"}}
 APPLY_ORDER = ["Namespace", "ConfigMap", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler"]
 
 
@@ -46,6 +50,18 @@ def build_reference_image(tag: str = IMAGE_V1, log: Callable[[str], None] = prin
                            fix="run `make solution-1` to see the build log")
 
 
+def build_version_image(tag: str, model_version: str, base: str = IMAGE_V1) -> None:
+    """``FROM <v1 image>`` + ``ENV MODEL_VERSION=...``: the image carries both
+    models, so a new tag that only switches the version builds in a second."""
+    import io
+
+    dockerfile = f"FROM {base}\nENV MODEL_VERSION={model_version}\nLABEL {images.LABEL}=1\n"
+    try:
+        images.client().images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    except Exception as exc:  # noqa: BLE001 - docker.errors.BuildError and friends
+        raise GradingError(f"failed to build {tag}: {exc}") from exc
+
+
 def apply_order(m: Manifest) -> int:
     return APPLY_ORDER.index(m.kind) if m.kind in APPLY_ORDER else len(APPLY_ORDER)
 
@@ -62,11 +78,15 @@ class ClusterLab:
     observations: dict = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
 
-    def prepare(self) -> None:
+    def prepare(self, extra_images: dict[str, str] | None = None) -> None:
+        """``extra_images``: tag -> MODEL_VERSION of images built on top of v1."""
         self.manifests = load_dir(self.submission.staged)
         build_reference_image(log=self.log)
+        for tag, version in (extra_images or {}).items():
+            build_version_image(tag, version)
         self.cluster.start()
-        self.cluster.load_image(IMAGE_V1)
+        for tag in [IMAGE_V1, *(extra_images or {})]:
+            self.cluster.load_image(tag)
 
     def close(self) -> None:
         self.cluster.stop()

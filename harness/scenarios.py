@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from .checks.common import containers, is_ready, restarts
 from .checks.registry import CheckFailed
 from .cluster_lab import ClusterLab
+from .errors import GradingError
 from .load import LoadResult, start_load
 from .waiting import WaitTimeout, wait_for
 
@@ -32,10 +33,29 @@ class Traffic:
 
 
 def deployment(ctx: ClusterLab) -> dict:
+    """The live Deployment; the manifests are applied first if no check did yet."""
     deps = ctx.objects("Deployment")
     if len(deps) != 1:
         raise CheckFailed(f"expected exactly one Deployment in manifests/, found {len(deps)}")
+    if ctx.applied is None:
+        try:
+            ctx.apply()
+        except GradingError as exc:
+            raise CheckFailed(f"kubectl apply was refused: {exc}") from None
+        _wait_available(ctx, deps[0].name)
     return ctx.cluster.get("Deployment", deps[0].name)
+
+
+def _wait_available(ctx: ClusterLab, name: str) -> None:
+    def available():
+        d = ctx.cluster.get("Deployment", name)
+        st = d.get("status") or {}
+        return st.get("availableReplicas", 0) >= max(1, d["spec"].get("replicas", 1))
+
+    try:
+        wait_for(available, f"Deployment/{name} to be available", ctx.timeouts.pod_start)
+    except WaitTimeout as exc:
+        raise CheckFailed(f"the Deployment never became available: {exc}") from None
 
 
 def selector(dep: dict) -> dict:

@@ -1,0 +1,96 @@
+"""The HPA scenario for Lab 03: sustained load through the Service until the
+HPA scales up (plus a little more, to see the peak), then no load until it
+scales back toward minReplicas. The replica count is sampled every second.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .checks.registry import CheckFailed
+from .cluster_lab import ClusterLab
+from .load import LoadResult, start_load
+from .scenarios import PREDICT_BODY, deployment, traffic
+
+
+@dataclass
+class HpaCycle:
+    min_replicas: int
+    max_replicas: int
+    sync_period_s: float
+    load: LoadResult | None
+    load_s: float
+    first_scale_up_s: float | None
+    peak: int
+    first_scale_down_s: float | None     # after the load stopped
+    back_to_min_s: float | None          # after the load stopped
+    watch_down_s: float
+    series: list[tuple[float, int]] = field(default_factory=list)
+    last_condition: str = ""
+
+
+def _hpa_condition(hpa: dict) -> str:
+    for c in (hpa.get("status") or {}).get("conditions") or []:
+        if c.get("status") == "False":
+            return f"{c.get('type')}=False {c.get('reason')}: {c.get('message')}"
+    return ""
+
+
+def hpa_cycle(ctx: ClusterLab, *, max_load_s: float = 120, extra_load_s: float = 15,
+              max_down_s: float = 120, concurrency: int = 8) -> HpaCycle:
+    if "hpa_cycle" in ctx.observations:
+        return ctx.observations["hpa_cycle"]
+    hpa_m = ctx.one("HorizontalPodAutoscaler")
+    dep_name = deployment(ctx)["metadata"]["name"]
+    spec = hpa_m.obj.get("spec") or {}
+    lo, hi = spec.get("minReplicas", 1), spec.get("maxReplicas", 1)
+    sync = float(getattr(ctx.cluster, "hpa_sync_period", 15.0))
+    series: list[tuple[float, int]] = []
+
+    def replicas_now(t0: float) -> int:
+        r = ctx.cluster.get("Deployment", dep_name)["spec"].get("replicas", 1)
+        series.append((time.monotonic() - t0, r))
+        return r
+
+    # the HPA first brings the Deployment to minReplicas: start from there
+    t0 = time.monotonic()
+    while replicas_now(t0) < lo and time.monotonic() - t0 < 60:
+        time.sleep(1)
+    try:
+        t = traffic(ctx)
+    except CheckFailed:
+        t = None
+    start = time.monotonic()
+    handle = None
+    if t is not None:
+        # A new connection per request, so new pods get their share of the load.
+        handle = start_load(t.url + "/predict", duration_s=max_load_s + extra_load_s, concurrency=concurrency,
+                            method="POST", body=PREDICT_BODY, headers=t.headers, timeout_s=5,
+                            disable_keepalive=True)
+    first_up = None
+    while time.monotonic() - start < max_load_s + (extra_load_s if first_up else 0):
+        r = replicas_now(t0)
+        if first_up is None and r > lo:
+            first_up = time.monotonic() - start
+            max_load_s = first_up            # keep loading extra_load_s more, then stop
+        time.sleep(1)
+    result = handle.stop() if handle else None
+    load_s = time.monotonic() - start
+    peak = max((r for _, r in series), default=lo)
+    stop_at = time.monotonic()
+    first_down = back = None
+    prev = series[-1][1] if series else lo
+    while first_up is not None and time.monotonic() - stop_at < max_down_s:
+        r = replicas_now(t0)
+        if first_down is None and r < prev:
+            first_down = time.monotonic() - stop_at
+        if r <= lo:
+            back = time.monotonic() - stop_at
+            break
+        prev = min(prev, r)
+        time.sleep(1)
+    hpa = ctx.cluster.get("HorizontalPodAutoscaler", hpa_m.name)
+    obs = HpaCycle(lo, hi, sync, result, load_s, first_up, peak, first_down, back,
+                   time.monotonic() - stop_at, series, _hpa_condition(hpa))
+    ctx.observations["hpa_cycle"] = obs
+    return obs
