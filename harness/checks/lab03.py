@@ -63,7 +63,7 @@ def hpa_spec(ctx: ClusterLab):
     return f"cpu 50 % target, {lo}..{hi} replicas; the Deployment leaves replicas to the HPA"
 
 
-@check("hpa.scales-up", lab=LAB, points=3, requires=("hpa.spec",),
+@check("hpa.scales-up", lab=LAB, points=3,
        hint="the HPA needs CPU requests on the container (else TARGETS <unknown>: missing request for cpu) and metrics (metrics-server on kind)",
        doc=f"{K8S}/tasks/run-application/horizontal-pod-autoscale/#algorithm-details")
 def hpa_scales_up(ctx: ClusterLab) -> str:
@@ -77,7 +77,7 @@ def hpa_scales_up(ctx: ClusterLab) -> str:
             f"({obs.load.ok_rps:.0f} req/s served)" if obs.load else "scaled up")
 
 
-@check("hpa.respects-bounds", lab=LAB, points=1, requires=("hpa.spec",),
+@check("hpa.respects-bounds", lab=LAB, points=1,
        hint="minReplicas and maxReplicas bound the HPA; spec.replicas on the Deployment can push it outside between syncs",
        doc=f"{K8S}/reference/kubernetes-api/workload-resources/horizontal-pod-autoscaler-v2/")
 def hpa_bounds(ctx: ClusterLab) -> str:
@@ -91,7 +91,7 @@ def hpa_bounds(ctx: ClusterLab) -> str:
     return f"{len(obs.series)} samples, replicas in {seen} within [{obs.min_replicas}, {obs.max_replicas}]"
 
 
-@check("hpa.scales-down", lab=LAB, points=2, requires=("hpa.spec",),
+@check("hpa.scales-down", lab=LAB, points=2,
        hint=f"set spec.behavior.scaleDown.stabilizationWindowSeconds (30 here; ≤ {MAX_SCALE_DOWN_WINDOW}) so scale-down comes in grading time",
        doc=f"{K8S}/tasks/run-application/horizontal-pod-autoscale/#stabilization-window")
 def hpa_scales_down(ctx: ClusterLab) -> str:
@@ -122,7 +122,7 @@ def hpa_scales_down(ctx: ClusterLab) -> str:
 def rollout_strategy(ctx: ClusterLab) -> str:
     """maxUnavailable 1 and maxSurge 1 (or the equivalent)"""
     m = _dep_manifest(ctx)
-    for replicas in (2, 4):
+    for replicas in range(2, MAX_REPLICAS_BUDGET + 1):
         surge, unavailable = rs.surge_unavailable(m.obj, replicas)
         if surge != 1 or unavailable > 1:
             raise CheckFailed(f"{m.where(('spec', 'strategy'))}: with {replicas} replicas this strategy allows "
@@ -136,7 +136,7 @@ def _failures(r) -> str:
     return ", ".join(x for x in (codes, errs) if x)
 
 
-@check("rollout.zero-downtime", lab=LAB, points=3, requires=("hpa.spec",),
+@check("rollout.zero-downtime", lab=LAB, points=3,
        hint="readinessProbe on /readyz plus a preStop sleep (lifecycle.preStop.sleep.seconds: 5) so old pods finish their traffic",
        doc=f"{K8S}/concepts/containers/container-lifecycle-hooks/")
 def zero_downtime(ctx: ClusterLab) -> str:
@@ -160,7 +160,7 @@ def zero_downtime(ctx: ClusterLab) -> str:
             f"≤ {obs.max_pods} pods, ≥ {obs.min_ready} Ready")
 
 
-@check("rollout.rollback", lab=LAB, points=2, requires=("hpa.spec",),
+@check("rollout.rollback", lab=LAB, points=2,
        hint="set progressDeadlineSeconds (20 here) so a stuck rollout is reported; readiness keeps the broken pods out; then kubectl rollout undo",
        doc=f"{K8S}/concepts/workloads/controllers/deployment/#rolling-back-a-deployment")
 def rollback(ctx: ClusterLab) -> str:
