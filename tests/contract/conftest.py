@@ -27,6 +27,23 @@ def launch(variant):
         s.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_server(request):
+    """One default server per variant for the tests that only read or send bad
+    input (starting a server costs seconds; these tests cannot change it)."""
+    started = {}
+
+    def _get(variant):
+        if variant not in started:
+            started[variant] = servers.start(variant, {})
+            started[variant].wait_ready()
+        return started[variant]
+
+    yield _get
+    for s in started.values():
+        s.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _remove_contract_images():
     yield

@@ -51,9 +51,8 @@ def test_probes_metrics_and_predict(launch):
     ("a JSON array", {"json": ["a"]}),
     ("1 MB of text", {"json": {"text": "a" * 1_000_000}}),
 ])
-def test_bad_input_gets_4xx_json(launch, kind, kwargs):
-    s = launch()
-    s.wait_ready()
+def test_bad_input_gets_4xx_json(shared_server, variant, kind, kwargs):
+    s = shared_server(variant)
     r = s.post("/predict", **kwargs)
     assert 400 <= r.status_code < 500, f"{kind}: {r.status_code} {r.text[:200]}"
     assert _is_json_error(r), f"{kind}: not a JSON error: {r.text[:200]}"
