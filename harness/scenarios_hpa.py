@@ -68,11 +68,22 @@ def hpa_cycle(ctx: ClusterLab, *, max_load_s: float = 120, extra_load_s: float =
                             method="POST", body=PREDICT_BODY, headers=t.headers, timeout_s=5,
                             disable_keepalive=True)
     first_up = None
+    inactive_since = None
     while time.monotonic() - start < max_load_s + (extra_load_s if first_up else 0):
         r = replicas_now(t0)
         if first_up is None and r > lo:
             first_up = time.monotonic() - start
             max_load_s = first_up            # keep loading extra_load_s more, then stop
+        if first_up is None:
+            # An HPA that cannot compute its metric (ScalingActive=False, e.g.
+            # "missing request for cpu") will not recover during the run: stop early.
+            cond = _hpa_condition(ctx.cluster.get("HorizontalPodAutoscaler", hpa_m.name))
+            if cond.startswith("ScalingActive=False"):
+                inactive_since = inactive_since or time.monotonic()
+                if time.monotonic() - inactive_since > 3 * sync:
+                    break
+            else:
+                inactive_since = None
         time.sleep(1)
     result = handle.stop() if handle else None
     load_s = time.monotonic() - start

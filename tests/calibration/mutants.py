@@ -176,3 +176,35 @@ LAB02 = [
                        '              value: "lab02-demo-key-change-me"'),
                   only=("config.configmap-secret",)),
 ]
+
+
+# --- Lab 03 -----------------------------------------------------------------
+HPA = "manifests/hpa.yaml"
+ROLLOUT = ("rollout.zero-downtime",)
+
+LAB03 = [
+    ClusterMutant("no-cpu-request", frozenset({"hpa.scales-up", "hpa.scales-down"}),
+                  edit(DEP, "            requests:\n              cpu: 200m\n              memory: 256Mi",
+                       "            requests:\n              memory: 256Mi"),
+                  note="the HPA reports ScalingActive=False: missing request for cpu",
+                  only=("hpa.scales-up", "hpa.scales-down")),
+    ClusterMutant("replicas-set", frozenset({"hpa.spec"}),
+                  edit(DEP, "  # No spec.replicas: the HorizontalPodAutoscaler owns the replica count.\n",
+                       "  replicas: 2\n"),
+                  note="a warning and 1 of 2 points", only=("hpa.spec",)),
+    ClusterMutant("target-80", frozenset({"hpa.spec"}),
+                  edit(HPA, "averageUtilization: 50", "averageUtilization: 80"), only=("hpa.spec",)),
+    ClusterMutant("default-scale-down-window", frozenset({"hpa.scales-down"}),
+                  drop_block(HPA, "behavior:"), only=("hpa.scales-down",)),
+    ClusterMutant("no-readiness-no-startup", frozenset({"rollout.zero-downtime"}),
+                  both(drop_block(DEP, "readinessProbe:"), drop_block(DEP, "startupProbe:")),
+                  note="new pods take traffic before their model is loaded", only=ROLLOUT),
+    ClusterMutant("no-prestop", frozenset({"rollout.zero-downtime"}),
+                  drop_block(DEP, "lifecycle:"),
+                  note="old pods get SIGTERM while the proxy still sends to them", only=ROLLOUT),
+    ClusterMutant("max-unavailable-100", frozenset({"rollout.strategy", "rollout.zero-downtime"}),
+                  edit(DEP, "maxUnavailable: 1", 'maxUnavailable: "100%"'),
+                  only=("rollout.strategy",) + ROLLOUT),
+    ClusterMutant("no-progress-deadline", frozenset({"rollout.rollback"}),
+                  edit(DEP, "  progressDeadlineSeconds: 20\n", ""), only=("rollout.rollback",)),
+]
