@@ -39,9 +39,13 @@ def deployment(ctx: ClusterLab) -> dict:
         raise CheckFailed(f"expected exactly one Deployment in manifests/, found {len(deps)}")
     if ctx.applied is None:
         try:
-            ctx.apply()
+            applied = ctx.apply()
         except GradingError as exc:
             raise CheckFailed(f"kubectl apply was refused: {exc}") from None
+        # the replica count as applied, before any controller acted (the HPA
+        # bounds check starts its series here)
+        ctx.observations["replicas_at_apply"] = next(
+            (o["spec"].get("replicas", 1) for o in applied if o.get("kind") == "Deployment"), None)
         _wait_available(ctx, deps[0].name)
     return ctx.cluster.get("Deployment", deps[0].name)
 

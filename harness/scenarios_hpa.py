@@ -46,6 +46,8 @@ def hpa_cycle(ctx: ClusterLab, *, max_load_s: float = 120, extra_load_s: float =
     lo, hi = spec.get("minReplicas", 1), spec.get("maxReplicas", 1)
     sync = float(getattr(ctx.cluster, "hpa_sync_period", 15.0))
     series: list[tuple[float, int]] = []
+    if ctx.observations.get("replicas_at_apply") is not None:
+        series.append((0.0, ctx.observations["replicas_at_apply"]))
 
     def replicas_now(t0: float) -> int:
         r = ctx.cluster.get("Deployment", dep_name)["spec"].get("replicas", 1)
