@@ -129,6 +129,43 @@ class Model:
 MODEL = Model()
 
 
+class LoopBatcher:
+    """Greedy micro-batching on the event loop: requests that reach predict in
+    the same loop iteration are classified with one predict_proba call (the
+    per-call overhead of scikit-learn is ~0.5 ms; a batch of 32 costs ~0.03 ms
+    per text). No timer: at low load a batch holds one request."""
+
+    def __init__(self, predict_many) -> None:
+        self._predict_many = predict_many
+        self._queue: list[tuple[list[str], asyncio.Future]] = []
+
+    async def submit(self, texts: list[str]) -> list[dict]:
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.append((texts, fut))
+        if len(self._queue) == 1:
+            loop.call_soon(self._flush)
+        return await fut
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        try:
+            results = self._predict_many([t for texts, _ in batch for t in texts])
+        except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        i = 0
+        for texts, fut in batch:
+            if not fut.done():
+                fut.set_result(results[i:i + len(texts)])
+            i += len(texts)
+
+
+BATCHER = LoopBatcher(MODEL.predict)
+
+
 class Metrics:
     """Our own Prometheus series, next to BentoML's request metrics.
 
@@ -219,8 +256,9 @@ async def predict(request: Request) -> Response:
         return error(400, texts)
     if not MODEL.ready.is_set() and not await MODEL.wait_ready(READY_WAIT_SECONDS):
         return error(503, MODEL.error or "model is loading")
-    # ~0.5 ms per text on the event loop: cheaper than a hop to a thread.
-    results = MODEL.predict(texts)
+    # On the event loop (cheaper than a hop to a thread), batched with the
+    # requests that arrived in the same loop iteration.
+    results = await BATCHER.submit(texts)
     for r in results:
         Metrics.predictions.labels(r["label"]).inc()
     if "text" in payload:
