@@ -18,10 +18,11 @@ import ipaddress
 
 from harness.cluster.base import Invalid, NotFound, Obj
 
-from . import defaults, podsecurity, podutil, validation
+from . import defaults, hpa, podsecurity, podutil, validation
 from .store import CLUSTER_SCOPED
 
-_API_VERSIONS = {"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "EndpointSlice": "discovery.k8s.io/v1"}
+_API_VERSIONS = {"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "EndpointSlice": "discovery.k8s.io/v1",
+                 "HorizontalPodAutoscaler": "autoscaling/v2"}
 _MUTABLE_POD_META = ("labels", "annotations", "ownerReferences")
 
 
@@ -56,6 +57,9 @@ class ApiServer:
             obj["status"] = {}
         elif kind == "Service":
             obj["status"] = {"loadBalancer": {}}
+        elif kind == "HorizontalPodAutoscaler":
+            hpa.default_hpa(obj)
+            obj["status"] = {"desiredReplicas": 0}
         if kind == "Secret" and "stringData" in obj:
             data = obj.setdefault("data", {})
             for k, v in obj.pop("stringData").items():
@@ -85,6 +89,8 @@ class ApiServer:
         elif kind == "ReplicaSet":
             validation.raise_if_errors(obj, validation.validate_pod_spec(obj["spec"]["template"]["spec"],
                                                                          "spec.template.spec"))
+        elif kind == "HorizontalPodAutoscaler":
+            hpa.validate_hpa(obj)
         elif kind == "Service":
             validation.validate_service(obj)
             self._allocate_service(obj, old)

@@ -3,7 +3,8 @@
 Why: so that every check runs for real where no cluster can, and learners get
 feedback in seconds. It wires the pieces together: the store and API-server
 write path, the controllers (scheduler, Deployment, ReplicaSet, kubelet,
-endpoints, garbage collector), the runtime (:class:`DockerRuntime` by
+endpoints, garbage collector, HorizontalPodAutoscaler), a metrics-server
+(``top_pods``), the runtime (:class:`DockerRuntime` by
 default, :class:`FakeRuntime` for unit tests) and the Service proxies.
 
 Two modes, chosen by the runtime:
@@ -35,8 +36,10 @@ from .clock import FakeClock, RealClock
 from .deployment import DeploymentController
 from .endpoints import EndpointsController
 from .events import EventRecorder
+from .hpa import HPAConfig, HPAController
 from .kubelet import Kubelet
 from .loop import Reconciler, Timers
+from .metrics import MetricsScraper
 from .nodes import NodeSpec, kind_like, node_object
 from .patch import json_patch, merge_patch
 from .podutil import controller_uid
@@ -54,7 +57,8 @@ _ALIASES = {"deploy": "Deployment", "deployment": "Deployment", "deployments": "
             "endpointslices": "EndpointSlice", "no": "Node", "node": "Node", "nodes": "Node",
             "ns": "Namespace", "namespace": "Namespace", "namespaces": "Namespace", "cm": "ConfigMap",
             "configmap": "ConfigMap", "configmaps": "ConfigMap", "secret": "Secret", "secrets": "Secret",
-            "ev": "Event", "event": "Event", "events": "Event"}
+            "ev": "Event", "event": "Event", "events": "Event", "hpa": "HorizontalPodAutoscaler",
+            "horizontalpodautoscaler": "HorizontalPodAutoscaler", "horizontalpodautoscalers": "HorizontalPodAutoscaler"}
 
 
 class BadRequest(ApiError):
@@ -66,13 +70,25 @@ def kind_of(kind: str) -> str:
 
 
 class SimCluster:
-    """See the module docstring. ``runtime=None`` means :class:`DockerRuntime`."""
+    """See the module docstring. ``runtime=None`` means :class:`DockerRuntime`.
+
+    ``metrics_resolution``: metrics-server's scrape interval (s). ``hpa_sync_period``:
+    the HPA controller's sync period (s); ``hpa_config`` sets the other
+    ``--horizontal-pod-autoscaler-*`` flags (:class:`~.hpa.HPAConfig`).
+    """
 
     name = "sim"
 
     def __init__(self, *, runtime=None, clock=None, namespace: str = "lab", nodes: list[NodeSpec] | None = None,
-                 propagation_delay: float = 1.0, tick: float = 0.1, seed: int = 0, probe_workers: int = 8):
+                 propagation_delay: float = 1.0, tick: float = 0.1, seed: int = 0, probe_workers: int = 8,
+                 metrics_resolution: float = 15.0, hpa_sync_period: float | None = None,
+                 hpa_config: HPAConfig | None = None):
         self.namespace = namespace
+        if metrics_resolution <= 0:
+            raise ValueError("metrics_resolution must be positive")
+        self._metrics_resolution = metrics_resolution
+        self._hpa_config = HPAConfig(**{**(hpa_config or HPAConfig()).__dict__,
+                                        **({"sync_period": hpa_sync_period} if hpa_sync_period else {})})
         self._runtime_arg, self._clock_arg = runtime, clock
         self._nodes = nodes if nodes is not None else kind_like()
         self._delay, self._tick, self._seed, self._probe_workers = propagation_delay, tick, seed, probe_workers
@@ -94,10 +110,14 @@ class SimCluster:
         self.replicasets = ReplicaSetController(self.store, self.recorder, self.clock, self.timers, self.api.create_pod)
         self.kubelet = Kubelet(self.store, self.recorder, self.clock, self.timers, runtime, self.executor)
         self.endpoints = EndpointsController(self.store, self.clock, self.timers, self._delay)
+        self.metrics = MetricsScraper(self.store, self.kubelet, runtime, self.clock, self.timers,
+                                      resolution=self._metrics_resolution, threaded=runtime.real)
+        self.hpa = HPAController(self.store, self.recorder, self.clock, self.timers, self.metrics, self._hpa_config)
         self.proxies = ProxyManager(self._resolve)
         self.loop = Reconciler(self.store, self.clock, self.timers,
-                               [self.deployments.sync, self.replicasets.sync, self.scheduler.sync, self.kubelet.sync,
-                                self.endpoints.sync, self.api.collect_garbage], runtime, tick=self._tick)
+                               [self.metrics.sync, self.hpa.sync, self.deployments.sync, self.replicasets.sync,
+                                self.scheduler.sync, self.kubelet.sync, self.endpoints.sync,
+                                self.api.collect_garbage], runtime, tick=self._tick)
 
     def _resolve(self, key: tuple) -> list[tuple[str, int]]:
         out = []
@@ -140,6 +160,7 @@ class SimCluster:
                 self.proxies.stop()
             finally:
                 try:
+                    self.metrics.shutdown()
                     self.kubelet.shutdown()
                 finally:
                     self.runtime.cleanup()
@@ -277,8 +298,9 @@ class SimCluster:
                            "store); build it first - the sim never pulls", kind="Image", name=image)
 
     def top_pods(self, namespace: str | None = None) -> list[Obj]:
-        raise NotImplementedError("the sim backend does not serve metrics.k8s.io yet (metrics come in a later "
-                                  "issue); use a kind cluster with metrics-server for `top`")
+        """``metrics.k8s.io/v1beta1`` PodMetrics of the namespace, from the sim's metrics-server
+        (empty until a pod's containers have been scraped twice; see ``metrics.py``)."""
+        return self.metrics.list(namespace or self.namespace)
 
     def rollout_undo(self, deployment: str, to_revision: int | None = None, namespace: str | None = None) -> Obj:
         """``kubectl rollout undo`` (k/kubectl ``polymorphichelpers/rollback.go``)."""
@@ -321,7 +343,8 @@ class SimCluster:
                  f'{e["involvedObject"]["name"]}  (x{e["count"]}) {e["message"]}' for e in evs]
         (directory / "events.txt").write_text("\n".join(lines) + "\n")
         for kind, fname in (("Pod", "pods.yaml"), ("Deployment", "deployments.yaml"), ("ReplicaSet", "replicasets.yaml"),
-                            ("Service", "services.yaml"), ("Endpoints", "endpoints.yaml")):
+                            ("Service", "services.yaml"), ("Endpoints", "endpoints.yaml"),
+                            ("HorizontalPodAutoscaler", "horizontalpodautoscalers.yaml")):
             (directory / fname).write_text(yaml.safe_dump_all(self.list(kind), sort_keys=False))
         (directory / "nodes.yaml").write_text(yaml.safe_dump_all(self.list("Node"), sort_keys=False))
         for pod in self.list("Pod"):
@@ -336,5 +359,6 @@ class SimCluster:
         extra = {"backend": "sim", "clock": "real" if self.clock.real else "fake", "now": self.clock.now(),
                  "propagation_delay_s": self._delay, "controller_errors": self.loop.errors,
                  "warnings": self.api.warnings, "proxy": self.proxies.stats() if self.proxies.keys() else {},
+                 "metrics": self.metrics.stats(),
                  "fidelity": "see harness/cluster/sim/FIDELITY.md"}
         (directory / "sim.json").write_text(json.dumps(extra, indent=2))

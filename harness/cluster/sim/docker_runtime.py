@@ -101,6 +101,58 @@ def sweep_stale(client=None) -> int:
     return n
 
 
+_CG_ROOT = "/sys/fs/cgroup"
+
+
+def _version_ge(v: str, want: str) -> bool:
+    try:
+        return tuple(int(x) for x in v.split(".")) >= tuple(int(x) for x in want.split("."))
+    except (AttributeError, ValueError):
+        return False
+
+
+def _find_cgroup(cid: str) -> tuple[str, str, str] | None:
+    """(version, cpu dir, memory dir) of a Docker container's cgroup, if this process can read it."""
+    rels = [f"docker/{cid}", f"system.slice/docker-{cid}.scope"]
+    for rel in rels:      # cgroup v1: cgroupfs or systemd driver
+        for cpu_ctl in ("cpuacct", "cpu,cpuacct"):
+            cpu, mem = f"{_CG_ROOT}/{cpu_ctl}/{rel}", f"{_CG_ROOT}/memory/{rel}"
+            if os.path.exists(f"{cpu}/cpuacct.usage") and os.path.exists(f"{mem}/memory.usage_in_bytes"):
+                return ("v1", cpu, mem)
+    for rel in rels:      # cgroup v2 (unified)
+        d = f"{_CG_ROOT}/{rel}"
+        if os.path.exists(f"{d}/cpu.stat") and os.path.exists(f"{d}/memory.current"):
+            return ("v2", d, d)
+    return None
+
+
+def _stat_file(path: str) -> dict[str, int]:
+    out = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.partition(" ")
+            if v.strip().isdigit():
+                out[k] = int(v)
+    return out
+
+
+def _read_cgroup(cg: tuple[str, str, str]) -> tuple[int, int]:
+    """Cumulative CPU ns and working set (usage - inactive_file), as cAdvisor computes them."""
+    ver, cpu, mem = cg
+    if ver == "v1":
+        with open(f"{cpu}/cpuacct.usage") as f:
+            cpu_ns = int(f.read())
+        with open(f"{mem}/memory.usage_in_bytes") as f:
+            usage = int(f.read())
+        inactive = _stat_file(f"{mem}/memory.stat").get("total_inactive_file", 0)
+    else:
+        cpu_ns = _stat_file(f"{cpu}/cpu.stat")["usage_usec"] * 1000
+        with open(f"{mem}/memory.current") as f:
+            usage = int(f.read())
+        inactive = _stat_file(f"{mem}/memory.stat").get("inactive_file", 0)
+    return cpu_ns, max(0, usage - inactive)
+
+
 class DockerRuntime:
     real = True
 
@@ -110,6 +162,7 @@ class DockerRuntime:
         self._status: dict[str, tuple[float, RuntimeStatus]] = {}
         self._ports: dict[str, dict[int, int]] = {}
         self._images: dict[str, float] = {}
+        self._cgroups: dict[str, tuple[str, str, str] | None] = {}
         self._lock = threading.Lock()
 
     # ---- images -------------------------------------------------------------------
@@ -229,6 +282,7 @@ class DockerRuntime:
             pass
         with self._lock:
             self._ports.pop(cid, None)
+            self._cgroups.pop(cid, None)
 
     def logs(self, cid: str, tail: int) -> str:
         import docker
@@ -274,6 +328,56 @@ class DockerRuntime:
 
     def wakeups(self) -> list[float]:
         return []
+
+    # ---- metrics ------------------------------------------------------------------------
+    def stats(self, cid: str):
+        """Cumulative CPU ns and memory working set of a running container.
+
+        Read from the container's cgroup files when this process can see them
+        (cgroup v1 ``cpuacct.usage`` + ``memory.usage_in_bytes``/``memory.stat``,
+        or cgroup v2 ``cpu.stat`` + ``memory.current``/``memory.stat``): about
+        0.03 ms per container. Otherwise the Docker stats API with ``one_shot``
+        (API >= 1.41), which still takes about 1 s per call on Docker 20.10
+        (the daemon waits for its own sample): the scraper runs on a worker
+        thread, so that only delays the samples. Returns None for a stopped container.
+        """
+        from .metrics import ContainerStats
+        with self._lock:
+            known = cid in self._cgroups
+            cg = self._cgroups.get(cid)
+        if not known:
+            cg = _find_cgroup(cid)      # a few stat() calls; only a found cgroup is cached
+            if cg is not None:
+                with self._lock:
+                    self._cgroups[cid] = cg
+        if cg is not None:
+            try:
+                return ContainerStats(*_read_cgroup(cg), time.time())
+            except (OSError, ValueError):
+                if self.status(cid).running:     # unreadable while running: use the API from now on
+                    with self._lock:
+                        self._cgroups[cid] = None
+                else:
+                    return None
+        return self._api_stats(cid)
+
+    def _api_stats(self, cid: str):
+        import docker
+        from .metrics import ContainerStats
+        try:
+            if _version_ge(self.client.api.api_version, "1.41"):
+                s = self.client.api.stats(cid, stream=False, one_shot=True)
+            else:
+                s = self.client.api.stats(cid, stream=False)
+        except docker.errors.APIError:
+            return None
+        cpu = ((s.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
+        if not cpu:
+            return None      # stopped containers report zeros
+        mem = s.get("memory_stats") or {}
+        st = mem.get("stats") or {}
+        inactive = st.get("total_inactive_file", st.get("inactive_file", 0)) or 0
+        return ContainerStats(int(cpu), max(0, int(mem.get("usage") or 0) - int(inactive)), _parse_time(s.get("read")))
 
     def cleanup(self) -> None:
         for c in self.client.containers.list(all=True, filters={"label": f"{LABEL}.cluster={self.cluster_id}"}):

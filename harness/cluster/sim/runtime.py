@@ -68,6 +68,8 @@ class Runtime(Protocol):
     def address(self, cid: str, port: int) -> tuple[str, int] | None: ...
     def wakeups(self) -> list[float]: ...
     def cleanup(self) -> None: ...
+    # optional: ``stats(cid) -> metrics.ContainerStats | None`` (cumulative CPU ns, memory
+    # working set) for the metrics scraper; a runtime without it serves no metrics.
 
 
 @dataclass
@@ -89,6 +91,9 @@ class FakeApp:
     exec: Callable[[list[str], float], tuple[int, str]] | None = None
     logs: list[str] = field(default_factory=lambda: ["started"])
     ports: set[int] | None = None          # listening ports; None listens on every port
+    cpu_milli: float = 0.0                 # CPU usage rate (millicores) until FakeRuntime.set_cpu changes it
+    memory_bytes: int = 0                  # memory working set
+    metrics: bool = True                   # False: the kubelet reports no stats for it (a "missing" pod)
 
 
 @dataclass
@@ -102,6 +107,10 @@ class _FakeContainer:
     oom: bool = False
     removed: bool = False
     signals: list[tuple[float, str]] = field(default_factory=list)
+    cpu_milli: float = 0.0
+    cpu_ns: float = 0.0             # accumulated up to cpu_since
+    cpu_since: float = 0.0
+    memory_bytes: int = 0
 
 
 class FakeRuntime:
@@ -126,6 +135,37 @@ class FakeRuntime:
     def started(self, pod_prefix: str = "") -> list[_FakeContainer]:
         return [c for c in self.containers.values() if c.spec.pod.startswith(pod_prefix)]
 
+    def _live(self, pod: str, container: str | None) -> list[_FakeContainer]:
+        out = [c for c in self.containers.values() if c.spec.pod == pod and not c.removed
+               and (container is None or c.spec.name == container)]
+        if not out:
+            which = f"pod {pod!r}" + (f" container {container!r}" if container else "")
+            raise KeyError(f"no running fake container for {which}")
+        return out
+
+    def set_cpu(self, pod: str, millicores: float, container: str | None = None) -> None:
+        """From now on, ``pod``'s containers (or just ``container``) burn ``millicores`` of CPU."""
+        now = self.clock.now()
+        for c in self._live(pod, container):
+            end = min(now, c.finished_at) if c.finished_at is not None else now
+            c.cpu_ns += c.cpu_milli * 1e6 * max(0.0, end - c.cpu_since)
+            c.cpu_milli, c.cpu_since = float(millicores), now
+
+    def set_memory(self, pod: str, nbytes: int, container: str | None = None) -> None:
+        for c in self._live(pod, container):
+            c.memory_bytes = int(nbytes)
+
+    def stats(self, cid: str):
+        """Cumulative CPU (ns) and working set, as cgroups/cAdvisor report them; None once stopped."""
+        from .metrics import ContainerStats
+        c = self.containers[cid]
+        self._settle(c)
+        if c.removed or c.finished_at is not None or not c.app.metrics:
+            return None
+        now = self.clock.now()
+        ns = c.cpu_ns + c.cpu_milli * 1e6 * (now - c.cpu_since)
+        return ContainerStats(int(round(ns)), c.memory_bytes, now)
+
     # ---- Runtime -----------------------------------------------------------
     def image_present(self, image: str) -> bool:
         return image in self.images
@@ -135,7 +175,9 @@ class FakeRuntime:
         if app.start_error:
             raise StartError(app.start_error)
         cid = f"{next(self._ids):064x}"
-        self.containers[cid] = _FakeContainer(spec, app, self.clock.now())
+        now = self.clock.now()
+        self.containers[cid] = _FakeContainer(spec, app, now, cpu_milli=float(app.cpu_milli), cpu_since=now,
+                                              memory_bytes=int(app.memory_bytes))
         return cid
 
     def _settle(self, c: _FakeContainer) -> None:
