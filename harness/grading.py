@@ -60,6 +60,11 @@ def run_check(c: Check, ctx: object, results: dict[str, CheckResult]) -> CheckRe
     return res
 
 
+# Shorter controller periods on sim keep Lab 03's HPA cycle within grading
+# time; they are announced in the report. kind uses the real ones.
+SIM_OPTIONS = {3: {"metrics_resolution": 5.0, "hpa_sync_period": 5.0}}
+
+
 def make_cluster(backend: str, lab: Lab) -> tuple[object, list[str]]:
     """The cluster backend for a grading run, and any notice to show loudly.
     Each run gets a namespace of its own (deleted by ``stop()``)."""
@@ -69,7 +74,12 @@ def make_cluster(backend: str, lab: Lab) -> tuple[object, list[str]]:
 
     choice = choose_backend(backend)
     namespace = f"grade-{lab.slug}-{uuid.uuid4().hex[:5]}"
-    return choice.factory(namespace=namespace), [choice.notice] if choice.notice else []
+    notices = [choice.notice] if choice.notice else []
+    options = SIM_OPTIONS.get(lab.number, {}) if choice.name == "sim" else {}
+    if options:
+        notices.append("sim controller periods for this lab: " + ", ".join(
+            f"{k.replace('_', ' ')} {v:g}s" for k, v in options.items()) + " (upstream: 15s each)")
+    return choice.factory(namespace=namespace, **options), notices
 
 
 @contextlib.contextmanager

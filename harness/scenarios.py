@@ -42,10 +42,12 @@ def deployment(ctx: ClusterLab) -> dict:
             applied = ctx.apply()
         except GradingError as exc:
             raise CheckFailed(f"kubectl apply was refused: {exc}") from None
-        # the replica count as applied, before any controller acted (the HPA
-        # bounds check starts its series here)
-        ctx.observations["replicas_at_apply"] = next(
-            (o["spec"].get("replicas", 1) for o in applied if o.get("kind") == "Deployment"), None)
+        # the replica count the manifest asked for, before any controller acted
+        # (the HPA bounds check starts its series here). Without spec.replicas
+        # the API defaults it to 1 until the HPA's first sync: not the learner's.
+        if "replicas" in (deps[0].obj.get("spec") or {}):
+            ctx.observations["replicas_at_apply"] = next(
+                (o["spec"].get("replicas", 1) for o in applied if o.get("kind") == "Deployment"), None)
         _wait_available(ctx, deps[0].name)
     return ctx.cluster.get("Deployment", deps[0].name)
 

@@ -49,14 +49,17 @@ def hpa_cycle(ctx: ClusterLab, *, max_load_s: float = 120, extra_load_s: float =
     if ctx.observations.get("replicas_at_apply") is not None:
         series.append((0.0, ctx.observations["replicas_at_apply"]))
 
-    def replicas_now(t0: float) -> int:
+    def replicas_now(t0: float, record: bool = True) -> int:
         r = ctx.cluster.get("Deployment", dep_name)["spec"].get("replicas", 1)
-        series.append((time.monotonic() - t0, r))
+        if record:
+            series.append((time.monotonic() - t0, r))
         return r
 
-    # the HPA first brings the Deployment to minReplicas: start from there
+    # Without spec.replicas the Deployment starts at the API default (1) until
+    # the HPA's first sync brings it to minReplicas: sample from there on.
     t0 = time.monotonic()
-    while replicas_now(t0) < lo and time.monotonic() - t0 < 60:
+    while (replicas_now(t0, record=bool(series)) < lo and not series
+           and time.monotonic() - t0 < 60):
         time.sleep(1)
     try:
         t = traffic(ctx)
