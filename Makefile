@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 BACKEND ?= auto
 SUBMISSION ?=
 REPORT ?=
-LABS_AVAILABLE := 1 2
+LABS_AVAILABLE ?= 1 2 3
 
 GRADE_ARGS = $(if $(SUBMISSION),--submission $(SUBMISSION)) $(if $(REPORT),--report $(REPORT)) --backend $(BACKEND)
 

@@ -41,7 +41,7 @@ def _ctx_failed_start(ctx: DockerLab) -> CheckFailed | None:
     if c.status in ("exited", "dead"):
         code = c.attrs["State"].get("ExitCode")
         return CheckFailed(f"the container exited with code {code} instead of serving",
-                           details="last log lines:\n" + ctx.logs_tail())
+                           details="last log lines:\n" + ctx.logs_tail(80))
     return None
 
 
@@ -172,7 +172,7 @@ def container_healthy(ctx: DockerLab) -> str:
     try:
         wait_for(healthy, "the container's HEALTHCHECK to report healthy", ctx.timeouts.container_healthy)
     except (FinalError, WaitTimeout) as exc:
-        raise CheckFailed(str(exc), details="last log lines:\n" + ctx.logs_tail()) from None
+        raise CheckFailed(str(exc), details="last log lines:\n" + ctx.logs_tail(80)) from None
     return f"healthy after {time.monotonic() - started:.1f}s"
 
 
@@ -192,7 +192,7 @@ def container_ready(ctx: DockerLab) -> str:
     try:
         wait_for(ready, "GET /readyz to answer 200", ctx.timeouts.container_ready)
     except (FinalError, WaitTimeout) as exc:
-        raise CheckFailed(str(exc), details="last log lines:\n" + ctx.logs_tail()) from None
+        raise CheckFailed(str(exc), details="last log lines:\n" + ctx.logs_tail(80)) from None
     return f"ready after {time.monotonic() - started:.1f}s"
 
 
@@ -206,7 +206,7 @@ def predict_labels(ctx: DockerLab) -> str:
         r = ctx.http("POST", "/predict", json={"text": text})
         if r.status_code != 200:
             raise CheckFailed(f"POST /predict answered {r.status_code}: {r.text[:200]}",
-                              details="last log lines:\n" + ctx.logs_tail())
+                              details="last log lines:\n" + ctx.logs_tail(80))
         try:
             body = r.json()
         except ValueError:
@@ -258,5 +258,5 @@ def graceful_stop(ctx: DockerLab) -> str:
     if took > grace / 2 or code == 137:
         raise CheckFailed(f"docker stop took {took:.1f}s of the {grace:.0f}s grace period (exit code {code}): "
                           "SIGTERM did not stop the server, so it was killed",
-                          details="last log lines:\n" + ctx.logs_tail())
+                          details="last log lines:\n" + ctx.logs_tail(80))
     return f"stopped in {took:.1f}s with exit code {code}"

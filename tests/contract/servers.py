@@ -102,7 +102,7 @@ class Server:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGTERM)
             try:
-                self._proc.wait(timeout=15)
+                self._proc.wait(timeout=5)   # a hung server never finishes: do not wait long
             except subprocess.TimeoutExpired:
                 os.killpg(self._proc.pid, signal.SIGKILL)
                 self._proc.wait()

@@ -115,6 +115,15 @@ class ProxyManager:
         writer.transport.abort()
 
     async def _handle(self, key: tuple, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Python 3.11's start_server callback calls task.exception() on a
+        # cancelled handler and logs a CancelledError traceback at shutdown:
+        # end the handler normally when it is cancelled.
+        try:
+            await self._serve(key, reader, writer)
+        except asyncio.CancelledError:
+            writer.transport.abort()
+
+    async def _serve(self, key: tuple, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         backends = self._resolve(key)
         if not backends:
