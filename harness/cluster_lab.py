@@ -20,7 +20,6 @@ from typing import Callable
 
 from . import images
 from .cluster.base import ApiError, Cluster
-from .docker_lab import provide_models
 from .errors import GradingError
 from .labs import lab as get_lab
 from .manifests import Manifest, load_dir
@@ -30,24 +29,57 @@ from .waiting import DEFAULT_TIMEOUTS, Timeouts
 IMAGE_V1 = "mlops-labs/sentiment:v1"
 IMAGE_V2 = "mlops-labs/sentiment:v2"       # the same server serving the v2 model
 IMAGE_V3_BROKEN = "mlops-labs/sentiment:v3"  # asks for a model that does not exist: never ready
-# Extra images a lab needs, built on top of v1: tag -> MODEL_VERSION.
-LAB_IMAGES = {3: {IMAGE_V2: "v2", IMAGE_V3_BROKEN: "v3"}}
+VISION_V1 = "mlops-labs/vision:v1"             # EfficientNet-Lite0, the stable release
+VISION_V2 = "mlops-labs/vision:v2"             # EfficientNet-Lite2, the canary
+# The images each cluster lab runs: (tag, how to build it). "ref" builds a
+# reference server with its models; anything else is a MODEL_VERSION baked on
+# top of the first image of the list.
+VISION_SRC = get_lab(4).solution / "vision"
+LAB_IMAGES = {
+    2: [(IMAGE_V1, "ref")],
+    3: [(IMAGE_V1, "ref"), (IMAGE_V2, "v2"), (IMAGE_V3_BROKEN, "v3")],
+    4: [(VISION_V1, "ref"), (VISION_V2, "v2")],
+}
+
+
+def build_lab_images(lab_number: int, log: Callable[[str], None] = print) -> list[str]:
+    plan = LAB_IMAGES.get(lab_number, [])
+    for i, (tag, how) in enumerate(plan):
+        if how == "ref":
+            vision = lab_number == 4
+            build_reference_image(tag, log=log, src=VISION_SRC if vision else None,
+                                  models="vision-v*" if vision else "sentiment-v*")
+        else:
+            build_version_image(tag, how, base=plan[0][0])
+    return [tag for tag, _ in plan]
+
+
 APPLY_ORDER = ["Namespace", "ConfigMap", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler"]
 
 
 def build_reference_image(tag: str = IMAGE_V1, log: Callable[[str], None] = print,
-                          buildargs: dict | None = None) -> None:
-    """Build the Lab 01 reference solution as ``tag`` (layer cache makes repeats ~1 s)."""
-    src = get_lab(1).solution
+                          src: Path | None = None, models: str = "sentiment-v*") -> None:
+    """Build a reference server (the Lab 01 solution by default) as ``tag``,
+    with ``models/<models>`` staged into its ``model/`` (the layer cache makes
+    repeats take about a second)."""
+    from .docker_lab import MODELS_DIR
+
+    src = src or get_lab(1).solution
+    arts = sorted(MODELS_DIR.glob(models)) if MODELS_DIR.is_dir() else []
+    if not arts:
+        raise GradingError(f"the model artifacts models/{models} are missing",
+                           fix="run `make model` (sentiment) or `make vision-models` (Lab 04)")
     with tempfile.TemporaryDirectory(prefix="ref-image-") as tmp:
         ctx = Path(tmp) / "ctx"
         shutil.copytree(src, ctx, ignore=shutil.ignore_patterns("model", "__pycache__"))
-        provide_models(ctx)
+        (ctx / "model").mkdir(exist_ok=True)
+        for a in arts:
+            shutil.copy2(a, ctx / "model" / a.name)
         images.ensure_base_image(log=log)
-        result = images.build(ctx, tag, buildargs=buildargs)
+        result = images.build(ctx, tag)
     if not result.ok:
-        raise GradingError(f"failed to build the Lab 01 reference image {tag}: {result.error}",
-                           fix="run `make solution-1` to see the build log")
+        raise GradingError(f"failed to build the reference image {tag}: {result.error}\n{result.log_tail()}",
+                           fix=f"build it by hand to see the whole log: docker build {src}")
 
 
 def build_version_image(tag: str, model_version: str, base: str = IMAGE_V1) -> None:
@@ -78,14 +110,11 @@ class ClusterLab:
     observations: dict = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
 
-    def prepare(self, extra_images: dict[str, str] | None = None) -> None:
-        """``extra_images``: tag -> MODEL_VERSION of images built on top of v1."""
+    def prepare(self, lab_number: int) -> None:
         self.manifests = load_dir(self.submission.staged)
-        build_reference_image(log=self.log)
-        for tag, version in (extra_images or {}).items():
-            build_version_image(tag, version)
+        tags = build_lab_images(lab_number, log=self.log)
         self.cluster.start()
-        for tag in [IMAGE_V1, *(extra_images or {})]:
+        for tag in tags:
             self.cluster.load_image(tag)
 
     def close(self) -> None:

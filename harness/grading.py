@@ -102,12 +102,10 @@ def lab_session(lab: Lab, submission: Path | str | None, *, backend: str,
         else:
             from .cluster_lab import ClusterLab
 
-            from .cluster_lab import LAB_IMAGES
-
             cluster, notices = make_cluster(backend, lab)
             ctx = ClusterLab(sub, cluster, timeouts=timeouts, log=log, notices=notices)
             try:
-                ctx.prepare(LAB_IMAGES.get(lab.number))
+                ctx.prepare(lab.number)
                 yield ctx, str(source)
             finally:
                 ctx.close()

@@ -402,7 +402,10 @@ def predict() -> Response:
         raise
     if failures.should_fail():                # FAIL_RATE: a deliberately bad canary
         REQUESTS.labels("500").inc()
-        return error(500, "injected failure (FAIL_RATE)")
+        # model_version in the body tells a canary analysis which backend failed
+        body = json.dumps({"error": "injected failure (FAIL_RATE)", "status": 500,
+                           "model_version": model.version})
+        return Response(body, status=500, mimetype="application/json")
     predictions = model.predict(image)
     body = {"predictions": predictions, "model_version": model.version, "provider": model.provider}
     REQUESTS.labels("200").inc()
