@@ -30,8 +30,10 @@ class HpaCycle:
 
 
 def _hpa_condition(hpa: dict) -> str:
+    """The HPA condition that explains a stuck HPA (ScalingActive or AbleToScale
+    False); ScalingLimited=False is the normal state and is not reported."""
     for c in (hpa.get("status") or {}).get("conditions") or []:
-        if c.get("status") == "False":
+        if c.get("status") == "False" and c.get("type") in ("ScalingActive", "AbleToScale"):
             return f"{c.get('type')}=False {c.get('reason')}: {c.get('message')}"
     return ""
 

@@ -184,8 +184,11 @@ ROLLOUT = ("rollout.zero-downtime",)
 
 LAB03 = [
     ClusterMutant("no-cpu-request", frozenset({"hpa.scales-up", "hpa.scales-down"}),
-                  edit(DEP, "            requests:\n              cpu: 200m\n              memory: 256Mi",
-                       "            requests:\n              memory: 256Mi"),
+                  # no cpu limit either: a limit alone would default the request to it
+                  both(edit(DEP, "            requests:\n              cpu: 200m\n              memory: 256Mi",
+                            "            requests:\n              memory: 256Mi"),
+                       edit(DEP, '            limits:\n              cpu: "1"\n              memory: 512Mi',
+                            "            limits:\n              memory: 512Mi")),
                   note="the HPA reports ScalingActive=False: missing request for cpu",
                   only=("hpa.scales-up", "hpa.scales-down")),
     ClusterMutant("replicas-set", frozenset({"hpa.spec"}),
