@@ -22,7 +22,8 @@ from .report import CheckResult, Report
 from .submission import locate, stage
 from .waiting import DEFAULT_TIMEOUTS, Timeouts
 
-CHECK_MODULES = {1: "harness.checks.lab01", 2: "harness.checks.lab02", 3: "harness.checks.lab03"}
+CHECK_MODULES = {1: "harness.checks.lab01", 2: "harness.checks.lab02", 3: "harness.checks.lab03",
+                 4: "harness.checks.lab04"}
 
 
 def checks_for(lab: Lab) -> list[Check]:

@@ -23,7 +23,7 @@ def test_check(check_id, grading_session, record_property):
     from .grading import run_check
 
     gs, ctx = grading_session
-    c = default_registry().get(check_id)
+    c = default_registry().get(check_id, gs.lab.slug)
     res = run_check(c, ctx, gs.results)
     gs.report.checks.append(res)
     record_property("points", f"{res.points}/{res.max_points}")

@@ -49,22 +49,28 @@ class Check:
 
 
 class Registry:
-    """Checks in registration order, without duplicates (last one wins)."""
+    """Checks in registration order, keyed by (lab, id): labs may reuse an id
+    (``manifests.valid``). A check registered again replaces the earlier one."""
 
     def __init__(self) -> None:
-        self._checks: dict[str, Check] = {}
+        self._checks: dict[tuple[str, str], Check] = {}
 
     def add(self, c: Check) -> None:
         for r in c.requires:
-            if r not in self._checks:
+            if (c.lab, r) not in self._checks:
                 raise ValueError(f"check {c.id!r} requires unknown or later check {r!r}")
-        self._checks[c.id] = c
+        self._checks[(c.lab, c.id)] = c
 
     def for_lab(self, lab: str) -> list[Check]:
         return [c for c in self._checks.values() if c.lab == lab]
 
-    def get(self, check_id: str) -> Check:
-        return self._checks[check_id]
+    def get(self, check_id: str, lab: str | None = None) -> Check:
+        if lab is not None:
+            return self._checks[(lab, check_id)]
+        found = [c for (_, i), c in self._checks.items() if i == check_id]
+        if len(found) != 1:
+            raise KeyError(f"{check_id!r} is {'ambiguous' if found else 'unknown'}: name the lab")
+        return found[0]
 
     def __iter__(self):
         return iter(self._checks.values())

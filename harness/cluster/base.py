@@ -118,6 +118,11 @@ class Cluster(Protocol):
         connections over its ready endpoints as kube-proxy does (never a
         single-pod port-forward)."""
 
+    def gateway_url(self, gateway: str, namespace: str | None = None) -> str:
+        """A ``http://127.0.0.1:PORT`` URL of a Gateway's HTTP listener (for
+        Istio, of the ingress gateway that a VirtualService names), where
+        routes apply their weights per request."""
+
     def load_image(self, image: str) -> None:
         """Make a local Docker image available to the cluster's nodes."""
 
