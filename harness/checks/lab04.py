@@ -235,12 +235,14 @@ def _ready_for_traffic(ctx: ClusterLab):
        doc="https://gateway-api.sigs.k8s.io/guides/traffic-splitting/")
 def route_split(ctx: ClusterLab) -> str:
     """the split measured through the Gateway matches the configured 10 % within a binomial tolerance"""
-    r, url, stable, canary = _ready_for_traffic(ctx)
+    r = cs.route(ctx)
+    _, canary = _roles(ctx)
     share = 100 * r.share(canary)
     if abs(share - CANARY_SHARE) > 0.01:
         m = ctx.one(r.kind)
         raise CheckFailed(f"{m.where(('spec',))}: {r.kind}/{r.name} gives the canary {share:.1f} % "
                           f"({dict(r.backends)}): the lab starts at {CANARY_SHARE} %")
+    r, url, stable, canary = _ready_for_traffic(ctx)
     n = 1500
     s = cs.sample(url, n)
     hits = s.counts.get("v2", 0)

@@ -216,3 +216,44 @@ LAB03 = [
     ClusterMutant("no-progress-deadline", frozenset({"rollout.rollback"}),
                   edit(DEP, "  progressDeadlineSeconds: 20\n", ""), only=("rollout.rollback",)),
 ]
+
+
+# --- Lab 04 -----------------------------------------------------------------
+CANARY = "manifests/canary.yaml"
+STABLE = "manifests/stable.yaml"
+ROUTE = "manifests/route.yaml"
+
+LAB04 = [
+    ClusterMutant("route-negative-weight", frozenset({"manifests.valid"}),
+                  edit(ROUTE, "weight: 10}", "weight: -10}"), only=("manifests.valid",)),
+    ClusterMutant("no-toleration", frozenset({"gpu.placement"}),
+                  drop_block(CANARY, "tolerations:"), only=("gpu.placement",)),
+    ClusterMutant("no-affinity", frozenset({"gpu.placement"}),
+                  drop_block(CANARY, "affinity:"), only=("gpu.placement",)),
+    ClusterMutant("gpu-request-without-limit", frozenset({"gpu.limits"}),
+                  edit(CANARY, 'limits: {cpu: "1", memory: 768Mi, nvidia.com/gpu: "1"}',
+                       'limits: {cpu: "1", memory: 768Mi}'), only=("gpu.limits",)),
+    ClusterMutant("stable-4-replicas", frozenset({"deploy.stable-canary-ready"}),
+                  edit(STABLE, "replicas: 3", "replicas: 4"), only=("deploy.stable-canary-ready",)),
+    ClusterMutant("weights-50-50", frozenset({"route.split"}),
+                  both(edit(ROUTE, "weight: 90}", "weight: 50}"), edit(ROUTE, "weight: 10}", "weight: 50}")),
+                  only=("route.split",)),
+    ClusterMutant("canary-weight-0", frozenset({"route.split"}),
+                  edit(ROUTE, "weight: 10}", "weight: 0}"), only=("route.split",)),
+    ClusterMutant("route-to-wrong-service", frozenset({"route.split"}),
+                  edit(ROUTE, "{name: vision-canary, port: 80", "{name: vision-canry, port: 80"),
+                  only=("route.split",)),
+    ClusterMutant("canary-serves-v1", frozenset({"route.split", "route.model-version"}),
+                  edit(CANARY, "image: mlops-labs/vision:v2", "image: mlops-labs/vision:v1"),
+                  note="the split cannot be measured when both backends say v1",
+                  only=("manifests.valid", "route.split", "route.model-version")),
+    ClusterMutant("canary-fails-5pct", frozenset({"route.progressive"}),
+                  edit(CANARY, '            - {name: WEB_CONCURRENCY, value: "1"}\n          resources:\n            requests: {cpu: 100m, memory: 256Mi, nvidia',
+                       '            - {name: WEB_CONCURRENCY, value: "1"}\n            - {name: FAIL_RATE, value: "0.05"}\n'
+                       '          resources:\n            requests: {cpu: 100m, memory: 256Mi, nvidia'),
+                  note="the analysis gate (≤ 1 % errors) rolls it back", only=("manifests.valid", "route.split", "route.progressive")),
+    ClusterMutant("canary-rolling-update", frozenset({"route.bad-canary-rollback"}),
+                  edit(CANARY, "  strategy:\n    type: Recreate\n", ""),
+                  note="the FAIL_RATE pod cannot get the one GPU, the old healthy canary keeps serving and is promoted",
+                  only=("manifests.valid", "route.split", "route.bad-canary-rollback")),
+]
