@@ -16,13 +16,47 @@ import base64
 import copy
 import ipaddress
 
-from harness.cluster.base import Invalid, NotFound, Obj
+from harness.cluster.base import ApiError, Invalid, NotFound, Obj
+from harness.crds import validate as crd_validate
 
 from . import defaults, hpa, podsecurity, podutil, validation
-from .store import CLUSTER_SCOPED
+from .store import CLUSTER_SCOPED, storage_kind
 
 _API_VERSIONS = {"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "EndpointSlice": "discovery.k8s.io/v1",
-                 "HorizontalPodAutoscaler": "autoscaling/v2"}
+                 "HorizontalPodAutoscaler": "autoscaling/v2", "HTTPRoute": "gateway.networking.k8s.io/v1",
+                 "Gateway": "gateway.networking.k8s.io/v1", "GatewayClass": "gateway.networking.k8s.io/v1",
+                 "VirtualService": "networking.istio.io/v1"}
+
+
+class BadRequest(ApiError):
+    code, reason = 400, "BadRequest"
+
+
+def admit_custom(obj: Obj, old: Obj | None, warnings: list[str]) -> Obj:
+    """CRD-backed kinds kept in ``harness/crds``: strict decoding, defaulting, schema + CEL
+    validation (``Invalid``), then Istio's validating webhook (``BadRequest``, as its denial is
+    a 400 without a reason). Returns the defaulted object, without ``status`` (a subresource)."""
+    errs = crd_validate.field_errors(obj, old)
+    kind, name = obj["kind"], obj["metadata"].get("name", "")
+    version = obj["apiVersion"].rpartition("/")[2]
+    for e in errs:
+        if e.origin == "version":
+            raise NotFound(f'resource mapping not found for name: "{name}": {e.message}; ensure CRDs are installed '
+                           "first", kind=kind, name=name)
+    unknown = [e for e in errs if e.origin == "unknown"]
+    if unknown:
+        raise BadRequest(f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: '
+                         + ", ".join(e.message for e in unknown), kind=kind, name=name)
+    if errs:
+        body = str(errs[0]) if len(errs) == 1 else "[" + ", ".join(str(e) for e in errs) + "]"
+        raise Invalid(f'{crd_validate.qualified_kind(obj)} "{name}" is invalid: {body}', kind=kind, name=name)
+    hook = crd_validate.istio_webhook_errors(obj)
+    if hook:
+        raise BadRequest(crd_validate.istio_webhook_message(hook), kind=kind, name=name)
+    warnings.extend(f"Warning: {w}" for w in crd_validate.istio_weight_warnings(obj))
+    out = crd_validate.default(obj)
+    out.pop("status", None)
+    return out
 _MUTABLE_POD_META = ("labels", "annotations", "ownerReferences")
 
 
@@ -94,6 +128,8 @@ class ApiServer:
         elif kind == "Service":
             validation.validate_service(obj)
             self._allocate_service(obj, old)
+        elif crd_validate.is_custom(obj):
+            obj = admit_custom(obj, old, self.warnings)
         return obj
 
     def _allocate_service(self, svc: Obj, old: Obj | None) -> None:
@@ -116,7 +152,7 @@ class ApiServer:
         """Create or replace (``kubectl apply`` without three-way merge)."""
         meta = obj.get("metadata") or {}
         ns = None if obj.get("kind") in CLUSTER_SCOPED else meta.get("namespace", self.namespace)
-        cur = self.store.try_get(obj.get("kind", ""), ns, meta.get("name", "")) if meta.get("name") else None
+        cur = self.store.try_get(storage_kind(obj), ns, meta.get("name", "")) if meta.get("name") else None
         new = self.admit(obj, cur)
         if cur is None:
             return self.store.create(new)
@@ -158,7 +194,7 @@ class ApiServer:
 
     def _remove(self, obj: Obj) -> None:
         try:
-            self.store.delete(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+            self.store.delete(storage_kind(obj), obj["metadata"].get("namespace"), obj["metadata"]["name"])
         except NotFound:
             pass
 
@@ -174,7 +210,7 @@ class ApiServer:
         for o in dependents:
             refs = o["metadata"]["ownerReferences"]
             if all(r.get("uid") not in uids for r in refs):
-                cur = self.store.try_get(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
+                cur = self.store.try_get(storage_kind(o), o["metadata"].get("namespace"), o["metadata"]["name"])
                 if cur is None:
                     continue
                 if o["kind"] == "Pod":

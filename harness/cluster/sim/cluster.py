@@ -31,7 +31,7 @@ import yaml
 from harness.cluster.base import ApiError, Invalid, NotFound, Obj
 
 from . import rollout as ru
-from .apiserver import ApiServer
+from .apiserver import ApiServer, BadRequest
 from .clock import FakeClock, RealClock
 from .deployment import DeploymentController
 from .endpoints import EndpointsController
@@ -45,8 +45,9 @@ from .patch import json_patch, merge_patch
 from .podutil import controller_uid
 from .proxy import ProxyManager
 from .replicaset import ReplicaSetController
+from .routing import GW_GROUP, RoutingController
 from .scheduler import Scheduler
-from .store import CLUSTER_SCOPED, Store
+from .store import CLUSTER_SCOPED, ISTIO_GATEWAY, Store
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,15 @@ _ALIASES = {"deploy": "Deployment", "deployment": "Deployment", "deployments": "
             "ns": "Namespace", "namespace": "Namespace", "namespaces": "Namespace", "cm": "ConfigMap",
             "configmap": "ConfigMap", "configmaps": "ConfigMap", "secret": "Secret", "secrets": "Secret",
             "ev": "Event", "event": "Event", "events": "Event", "hpa": "HorizontalPodAutoscaler",
-            "horizontalpodautoscaler": "HorizontalPodAutoscaler", "horizontalpodautoscalers": "HorizontalPodAutoscaler"}
-
-
-class BadRequest(ApiError):
-    code, reason = 400, "BadRequest"
+            "horizontalpodautoscaler": "HorizontalPodAutoscaler", "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+            "httproute": "HTTPRoute", "httproutes": "HTTPRoute", "httproutes.gateway.networking.k8s.io": "HTTPRoute",
+            "gateway": "Gateway", "gateways": "Gateway", "gtw": "Gateway", "gateways.gateway.networking.k8s.io": "Gateway",
+            "gatewayclass": "GatewayClass", "gatewayclasses": "GatewayClass", "gc": "GatewayClass",
+            "referencegrant": "ReferenceGrant", "referencegrants": "ReferenceGrant",
+            "virtualservice": "VirtualService", "virtualservices": "VirtualService", "vs": "VirtualService",
+            "virtualservices.networking.istio.io": "VirtualService", "destinationrule": "DestinationRule",
+            "destinationrules": "DestinationRule", "dr": "DestinationRule",
+            "gateways.networking.istio.io": ISTIO_GATEWAY, "gateway.networking.istio.io": ISTIO_GATEWAY}
 
 
 def kind_of(kind: str) -> str:
@@ -82,7 +87,7 @@ class SimCluster:
     def __init__(self, *, runtime=None, clock=None, namespace: str = "lab", nodes: list[NodeSpec] | None = None,
                  propagation_delay: float = 1.0, tick: float = 0.1, seed: int = 0, probe_workers: int = 8,
                  metrics_resolution: float = 15.0, hpa_sync_period: float | None = None,
-                 hpa_config: HPAConfig | None = None):
+                 hpa_config: HPAConfig | None = None, router_seed: int | None = None):
         self.namespace = namespace
         if metrics_resolution <= 0:
             raise ValueError("metrics_resolution must be positive")
@@ -92,6 +97,7 @@ class SimCluster:
         self._runtime_arg, self._clock_arg = runtime, clock
         self._nodes = nodes if nodes is not None else kind_like()
         self._delay, self._tick, self._seed, self._probe_workers = propagation_delay, tick, seed, probe_workers
+        self._router_seed = seed if router_seed is None else router_seed
         self._started = self._stopped = False
         if runtime is not None:
             self._build(runtime)
@@ -114,9 +120,11 @@ class SimCluster:
                                       resolution=self._metrics_resolution, threaded=runtime.real)
         self.hpa = HPAController(self.store, self.recorder, self.clock, self.timers, self.metrics, self._hpa_config)
         self.proxies = ProxyManager(self._resolve)
+        self.routing = RoutingController(self.store, self.clock, self.timers, self.endpoints, runtime,
+                                         propagation_delay=self._delay, seed=self._router_seed)
         self.loop = Reconciler(self.store, self.clock, self.timers,
                                [self.metrics.sync, self.hpa.sync, self.deployments.sync, self.replicasets.sync,
-                                self.scheduler.sync, self.kubelet.sync, self.endpoints.sync,
+                                self.scheduler.sync, self.kubelet.sync, self.endpoints.sync, self.routing.sync,
                                 self.api.collect_garbage], runtime, tick=self._tick)
 
     def _resolve(self, key: tuple) -> list[tuple[str, int]]:
@@ -158,6 +166,7 @@ class SimCluster:
         finally:
             try:
                 self.proxies.stop()
+                self.routing.server.stop()
             finally:
                 try:
                     self.metrics.shutdown()
@@ -230,6 +239,11 @@ class SimCluster:
             for key in self.proxies.keys():
                 if key[:2] == (self._ns(kind, namespace), name):
                     self.proxies.close(key)
+        if kind in ("Gateway", ISTIO_GATEWAY):
+            api = "gateway" if kind == "Gateway" else "istio"
+            for key in self.routing.server.keys():
+                if key[:3] == (api, self._ns(kind, namespace), name):
+                    self.routing.server.close(key)
         self._touch()
 
     def patch(self, kind: str, name: str, patch: Obj | list[Obj], namespace: str | None = None,
@@ -292,6 +306,31 @@ class SimCluster:
                 return f"http://127.0.0.1:{local}"
         raise NotFound(f'service "{service}" has no port {port!r}', kind="Service", name=service)
 
+    def gateway_url(self, name: str, namespace: str | None = None, *, api: str | None = None) -> str:
+        """``http://127.0.0.1:PORT`` of a Gateway's first HTTP listener (Gateway API), or of an Istio
+        Gateway's HTTP servers (``networking.istio.io``; VirtualServices bound to it route there).
+
+        When both kinds exist with that name the Gateway API one wins unless ``api`` says
+        ``"networking.istio.io"``. Each request is routed on its own (weighted choice per request);
+        responses carry ``x-sim-backend: <service>``. Raises NotFound without such a Gateway or
+        listener."""
+        ns = namespace or self.namespace
+        if api in (None, GW_GROUP):
+            gw = self.store.try_get("Gateway", ns, name)
+            if gw is not None:
+                for l in gw["spec"].get("listeners") or []:
+                    if l.get("protocol") == "HTTP":
+                        return f"http://127.0.0.1:{self.routing.server.ensure(('gateway', ns, name, l['name']))}"
+                raise NotFound(f'gateway "{name}" has no HTTP listener', kind="Gateway", name=name)
+        if api in (None, "networking.istio.io"):
+            ig = self.store.try_get(ISTIO_GATEWAY, ns, name)
+            if ig is not None:
+                if not any(str((s.get("port") or {}).get("protocol", "")).upper() in ("HTTP", "HTTP2", "GRPC")
+                           for s in (ig.get("spec") or {}).get("servers") or []):
+                    raise NotFound(f'gateway "{name}" has no HTTP server', kind="Gateway", name=name)
+                return f"http://127.0.0.1:{self.routing.server.ensure(('istio', ns, name, 'http'))}"
+        raise NotFound(f'gateways.gateway.networking.k8s.io "{name}" not found', kind="Gateway", name=name)
+
     def load_image(self, image: str) -> None:
         if not self.runtime.image_present(image):
             raise NotFound(f'image "{image}" is not present in the local Docker engine (the sim\'s node image '
@@ -344,7 +383,9 @@ class SimCluster:
         (directory / "events.txt").write_text("\n".join(lines) + "\n")
         for kind, fname in (("Pod", "pods.yaml"), ("Deployment", "deployments.yaml"), ("ReplicaSet", "replicasets.yaml"),
                             ("Service", "services.yaml"), ("Endpoints", "endpoints.yaml"),
-                            ("HorizontalPodAutoscaler", "horizontalpodautoscalers.yaml")):
+                            ("HorizontalPodAutoscaler", "horizontalpodautoscalers.yaml"),
+                            ("Gateway", "gateways.yaml"), ("HTTPRoute", "httproutes.yaml"),
+                            ("VirtualService", "virtualservices.yaml")):
             (directory / fname).write_text(yaml.safe_dump_all(self.list(kind), sort_keys=False))
         (directory / "nodes.yaml").write_text(yaml.safe_dump_all(self.list("Node"), sort_keys=False))
         for pod in self.list("Pod"):
@@ -359,6 +400,7 @@ class SimCluster:
         extra = {"backend": "sim", "clock": "real" if self.clock.real else "fake", "now": self.clock.now(),
                  "propagation_delay_s": self._delay, "controller_errors": self.loop.errors,
                  "warnings": self.api.warnings, "proxy": self.proxies.stats() if self.proxies.keys() else {},
+                 "router": self.routing.server.stats() if self.routing.server.keys() else {},
                  "metrics": self.metrics.stats(),
                  "fidelity": "see harness/cluster/sim/FIDELITY.md"}
         (directory / "sim.json").write_text(json.dumps(extra, indent=2))

@@ -35,11 +35,26 @@ from .clock import rfc3339
 from .labels import parse_selector
 
 CLUSTER_SCOPED = {"Node", "Namespace", "PersistentVolume", "StorageClass", "ClusterRole",
-                  "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass"}
+                  "ClusterRoleBinding", "CustomResourceDefinition", "PriorityClass", "GatewayClass"}
+
+# Gateway API and Istio both have a kind "Gateway": Istio's is stored under this key
+# (the object keeps kind "Gateway" and its networking.istio.io apiVersion).
+ISTIO_GATEWAY = "Gateway.networking.istio.io"
+
+
+def storage_kind(obj: Obj) -> str:
+    """The kind an object is stored under: its ``kind``, except Istio's Gateway (``ISTIO_GATEWAY``)."""
+    kind = obj.get("kind", "")
+    if kind == "Gateway" and (obj.get("apiVersion") or "").startswith("networking.istio.io/"):
+        return ISTIO_GATEWAY
+    return kind
+
 
 _GROUPS = {"Deployment": "apps", "ReplicaSet": "apps", "StatefulSet": "apps", "DaemonSet": "apps",
            "EndpointSlice": "discovery.k8s.io", "HorizontalPodAutoscaler": "autoscaling",
            "HTTPRoute": "gateway.networking.k8s.io", "Gateway": "gateway.networking.k8s.io",
+           "GatewayClass": "gateway.networking.k8s.io", "ReferenceGrant": "gateway.networking.k8s.io",
+           "VirtualService": "networking.istio.io", "DestinationRule": "networking.istio.io",
            "Ingress": "networking.k8s.io", "NetworkPolicy": "networking.k8s.io",
            "Job": "batch", "CronJob": "batch"}
 _IRREGULAR = {"Endpoints": "endpoints", "Ingress": "ingresses", "NetworkPolicy": "networkpolicies",
@@ -50,6 +65,8 @@ SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # rand.SafeEncodeString's alphabe
 
 def resource_name(kind: str) -> str:
     """``Deployment`` -> ``deployments.apps``, as API error messages name resources."""
+    if kind == ISTIO_GATEWAY:
+        return "gateways.networking.istio.io"
     plural = _IRREGULAR.get(kind) or (kind.lower() + ("es" if kind.endswith("s") else "s"))
     group = _GROUPS.get(kind)
     return f"{plural}.{group}" if group else plural
@@ -160,7 +177,7 @@ class Store:
 
     def create(self, obj: Obj) -> Obj:
         obj = copy.deepcopy(obj)
-        kind, meta = obj["kind"], obj.setdefault("metadata", {})
+        kind, meta = storage_kind(obj), obj.setdefault("metadata", {})
         with self._lock:
             if not meta.get("name") and meta.get("generateName"):
                 for _ in range(100):
@@ -192,7 +209,7 @@ class Store:
         ``subresource="status"`` keeps the stored spec and takes only ``status``
         and annotations. A stale ``metadata.resourceVersion`` raises Conflict."""
         obj = copy.deepcopy(obj)
-        kind, meta = obj["kind"], obj["metadata"]
+        kind, meta = storage_kind(obj), obj["metadata"]
         with self._lock:
             handled, res = self._react(Action("update", kind, meta.get("namespace", ""), meta["name"],
                                               subresource=subresource, obj=copy.deepcopy(obj)))
