@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 BACKEND ?= auto
 SUBMISSION ?=
 REPORT ?=
-LABS_AVAILABLE ?= 1 2 3
+LABS_AVAILABLE ?= 1 2 3 4
 
 EXPORT_VENV ?= .venv-export
 VISION_EXPORT_DEPS := torch==2.13.0 onnx==1.23.2 onnxscript==0.7.2 efficientnet-lite-pytorch==0.1.0 \

@@ -28,7 +28,7 @@ LABS = {
     1: Lab(1, "01-docker", "Containerize a sentiment model", needs_cluster=False, available=True),
     2: Lab(2, "02-k8s-basics", "Deployment, Service and probes", needs_cluster=True, available=True),
     3: Lab(3, "03-autoscaling", "HPA and zero-downtime rolling updates", needs_cluster=True, available=True),
-    4: Lab(4, "04-gpu-canary", "GPU scheduling and a canary release", needs_cluster=True, available=False),
+    4: Lab(4, "04-gpu-canary", "GPU scheduling and a canary release", needs_cluster=True, available=True),
 }
 
 

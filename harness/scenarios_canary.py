@@ -172,15 +172,20 @@ class Progressive:
     total: int = 0
 
 
+# The analysis gate, as a Flagger Canary's metric thresholds would set it.
+MAX_ERROR_RATE = 0.01        # 5xx (and failed connections) among the canary's answers
+P99_FACTOR, P99_FLOOR_S = 3.0, 1.0   # canary p99 <= max(3 x stable p99, 1 s): v2 is a bigger model
+
+
 def analyse(s: Sample, canary: str, stable: str) -> tuple[bool, float, float | None, float | None]:
     err = s.error_rate(canary) + (s.errors.get("?", 0) / s.total if s.total else 0)
     cp99, sp99 = s.p99(canary), s.p99(stable)
-    slow = cp99 is not None and sp99 is not None and cp99 > max(2 * sp99, sp99 + 0.25)
-    return err <= 0.01 and not slow, err, cp99, sp99
+    slow = cp99 is not None and sp99 is not None and cp99 > max(P99_FACTOR * sp99, P99_FLOOR_S)
+    return err <= MAX_ERROR_RATE and not slow, err, cp99, sp99
 
 
 def progressive(ctx: ClusterLab, r: Route, stable_svc: str, canary_svc: str, *,
-                per_step: int = 300, split_n: int = 600) -> Progressive:
+                per_step: int = 200, split_n: int = 600) -> Progressive:
     url = gateway_url(ctx, r)
     steps, total, errors = [], 0, 0
     for w in STEPS:

@@ -282,8 +282,10 @@ def route_progressive(ctx: ClusterLab) -> str:
     steps = ", ".join(f"{st.weight}%→{st.observed_pct:.0f}%" for st in p.steps)
     if not p.promoted:
         last = p.steps[-1]
-        raise CheckFailed(f"the healthy canary was rolled back at {last.weight} %: error rate "
-                          f"{last.canary_error_rate:.1%}, p99 {last.canary_p99_ms} ms vs stable {last.stable_p99_ms} ms")
+        raise CheckFailed(f"the canary was rolled back at {last.weight} %: error rate "
+                          f"{last.canary_error_rate:.1%}, p99 {last.canary_p99_ms or 0:.0f} ms vs stable "
+                          f"{last.stable_p99_ms or 0:.0f} ms (gate: ≤ {cs.MAX_ERROR_RATE:.0%} errors, p99 ≤ "
+                          f"max({cs.P99_FACTOR:g}× stable, {cs.P99_FLOOR_S * 1000:.0f} ms))")
     off = [st for st in p.steps if not st.within_tolerance]
     if off:
         raise CheckFailed(f"at {off[0].weight} % the measured split was {off[0].observed_pct:.1f} %")
