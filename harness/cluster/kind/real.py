@@ -20,7 +20,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from harness.cluster.base import ApiError, NotFound, Obj
+from harness.cluster.base import BackendUnavailable, ApiError, NotFound, Obj
 from harness.waiting import DEFAULT_TIMEOUTS, Timeouts, WaitTimeout, wait_for
 
 from . import diagnostics
@@ -144,6 +144,18 @@ class RealCluster:
                                                       ("name", involved_name)) if v]
         evs = self.api.list("Event", namespace or self.namespace, field_selector=",".join(sel) or None)
         return sorted(evs, key=_event_time)
+
+    def gateway_url(self, gateway: str, namespace: str | None = None) -> str:
+        """The first address the Gateway's implementation published in
+        ``status.addresses`` and its first HTTP listener's port. Only works where
+        that address is reachable from here (a LoadBalancer on a real cluster)."""
+        gw = self.get("Gateway", gateway, namespace)
+        addrs = (gw.get("status") or {}).get("addresses") or []
+        listeners = [l for l in (gw.get("spec") or {}).get("listeners") or [] if l.get("protocol") == "HTTP"]
+        if not addrs or not listeners:
+            raise BackendUnavailable(f'Gateway "{gateway}" has no address or HTTP listener yet: is a Gateway API '
+                                     "implementation installed and has it programmed the Gateway?")
+        return f"http://{addrs[0]['value']}:{listeners[0]['port']}"
 
     def top_pods(self, namespace: str | None = None) -> list[Obj]:
         """metrics.k8s.io through the client's ``CustomObjectsApi``-equivalent REST path."""
