@@ -146,7 +146,7 @@ def gpu_placement(ctx: ClusterLab) -> str:
     return f"canary on GPU node(s) {nodes}; stable pods on CPU nodes only"
 
 
-@check("gpu.insufficient-pending", lab=LAB, points=2, requires=("gpu.placement",),
+@check("gpu.insufficient-pending", lab=LAB, points=2, requires=("manifests.valid",),
        hint="a pod asking for more GPUs than any node has stays Pending: read its FailedScheduling event",
        doc=f"{K8S}/concepts/scheduling-eviction/kube-scheduler/")
 def insufficient(ctx: ClusterLab) -> str:
