@@ -32,6 +32,7 @@ class ProxyManager:
         self._servers: dict[tuple, asyncio.base_events.Server] = {}
         self._ports: dict[tuple, int] = {}
         self._rr: dict[tuple, itertools.count] = {}
+        self._handlers: set[asyncio.Task] = set()   # strong references, see _handle
         self._lock = threading.Lock()
         self.connections = 0
         self.resets = 0
@@ -118,10 +119,17 @@ class ProxyManager:
         # Python 3.11's start_server callback calls task.exception() on a
         # cancelled handler and logs a CancelledError traceback at shutdown:
         # end the handler normally when it is cancelled.
+        # asyncio keeps only weak references to tasks, and a handler whose client
+        # went away can lose its last strong one: it would be collected while
+        # pending ("Task was destroyed but it is pending!"). Hold it until done.
+        task = asyncio.current_task()
+        self._handlers.add(task)
         try:
             await self._serve(key, reader, writer)
         except asyncio.CancelledError:
             writer.transport.abort()
+        finally:
+            self._handlers.discard(task)
 
     async def _serve(self, key: tuple, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
