@@ -83,7 +83,12 @@ def test_cli_exit_2_for_missing_submission(tmp_path, capsys):
     assert "submission folder not found" in " ".join(capsys.readouterr().out.split())
 
 
-def test_cli_exit_2_for_unavailable_lab(capsys):
+def test_cli_exit_2_for_unavailable_lab(capsys, monkeypatch):
+    import dataclasses
+
+    from harness import labs
+
+    monkeypatch.setitem(labs.LABS, 4, dataclasses.replace(labs.LABS[4], available=False))
     assert main(["grade", "--lab", "4"]) == 2
     assert "not available yet" in " ".join(capsys.readouterr().out.split())
 
