@@ -32,16 +32,27 @@ class Traffic:
     headers: dict = field(default_factory=dict)
 
 
-def deployment(ctx: ClusterLab) -> dict:
-    """The live Deployment; the manifests are applied first if no check did yet."""
+def deployment_manifest(ctx: ClusterLab):
+    """The one Deployment of the lab's manifests (a CheckFailed otherwise)."""
     deps = ctx.objects("Deployment")
     if len(deps) != 1:
         raise CheckFailed(f"expected exactly one Deployment in manifests/, found {len(deps)}")
+    return deps[0]
+
+
+def apply_once(ctx: ClusterLab) -> list[dict]:
+    """Apply the manifests unless a check already did; a refusal fails the check."""
+    try:
+        return ctx.apply()
+    except GradingError as exc:
+        raise CheckFailed(f"kubectl apply was refused: {exc}") from None
+
+
+def deployment(ctx: ClusterLab) -> dict:
+    """The live Deployment; the manifests are applied first if no check did yet."""
+    deps = [deployment_manifest(ctx)]
     if ctx.applied is None:
-        try:
-            applied = ctx.apply()
-        except GradingError as exc:
-            raise CheckFailed(f"kubectl apply was refused: {exc}") from None
+        applied = apply_once(ctx)
         # the replica count the manifest asked for, before any controller acted
         # (the HPA bounds check starts its series here). Without spec.replicas
         # the API defaults it to 1 until the HPA's first sync: not the learner's.

@@ -11,7 +11,6 @@ import requests
 
 from .. import scenarios as sc
 from ..cluster_lab import ClusterLab
-from ..errors import GradingError
 from ..manifests import validate
 from ..waiting import FinalError, WaitTimeout, wait_for
 from .common import SENTENCES, containers, is_ready, pod_state, quantity
@@ -21,13 +20,6 @@ LAB = "02-k8s-basics"
 K8S = "https://kubernetes.io/docs"
 CPU_LIMIT_MAX, MEM_LIMIT_MAX = 1.0, 1024 ** 3          # per container: fits a laptop
 TOTAL_CPU_REQUESTS_MAX, TOTAL_MEM_REQUESTS_MAX = 2.0, 2 * 1024 ** 3
-
-
-def _dep_manifest(ctx: ClusterLab):
-    deps = ctx.objects("Deployment")
-    if len(deps) != 1:
-        raise CheckFailed(f"expected exactly one Deployment in manifests/, found {len(deps)}")
-    return deps[0]
 
 
 # Waiting reasons that do not clear up by themselves: fail fast with them.
@@ -63,7 +55,7 @@ def manifests_valid(ctx: ClusterLab) -> str:
        doc=f"{K8S}/concepts/workloads/controllers/deployment/#selector")
 def replicas_selector(ctx: ClusterLab) -> str:
     """at least 2 replicas, and the selector matches the pod template labels"""
-    m = _dep_manifest(ctx)
+    m = sc.deployment_manifest(ctx)
     spec = m.obj.get("spec") or {}
     replicas = spec.get("replicas", 1)
     if not isinstance(replicas, int) or replicas < 2:
@@ -85,7 +77,7 @@ def replicas_selector(ctx: ClusterLab) -> str:
        doc=f"{K8S}/concepts/configuration/manage-resources-containers/")
 def resources(ctx: ClusterLab) -> str:
     """every container has CPU and memory requests and limits, within a laptop budget"""
-    m = _dep_manifest(ctx)
+    m = sc.deployment_manifest(ctx)
     replicas = (m.obj.get("spec") or {}).get("replicas", 1) or 1
     total_cpu = total_mem = 0.0
     for i, c in enumerate(containers(m.obj)):
@@ -114,7 +106,7 @@ def resources(ctx: ClusterLab) -> str:
        doc=f"{K8S}/concepts/containers/images/#image-pull-policy")
 def image_pinned(ctx: ClusterLab) -> str:
     """the image tag is pinned (not :latest) and the pull policy works on kind"""
-    m = _dep_manifest(ctx)
+    m = sc.deployment_manifest(ctx)
     for i, c in enumerate(containers(m.obj)):
         where = m.where(("spec", "template", "spec", "containers", i, "image"))
         image = str(c.get("image", ""))
@@ -131,10 +123,7 @@ def image_pinned(ctx: ClusterLab) -> str:
        doc=f"{K8S}/tasks/debug/debug-application/debug-pods/")
 def pods_ready(ctx: ClusterLab) -> str:
     """all pods become Ready within the time limit"""
-    try:
-        ctx.apply()
-    except GradingError as exc:
-        raise CheckFailed(f"kubectl apply was refused: {exc}") from None
+    sc.apply_once(ctx)
     dep = sc.deployment(ctx)
     want = dep["spec"].get("replicas", 1)
     start = time.monotonic()
@@ -190,7 +179,7 @@ def service_routes(ctx: ClusterLab) -> str:
        doc=f"{K8S}/concepts/configuration/secret/#using-secrets-as-environment-variables")
 def config_secret(ctx: ClusterLab) -> str:
     """config from a ConfigMap, API_KEY from a Secret; 401 without the key, 200 with it"""
-    m = _dep_manifest(ctx)
+    m = sc.deployment_manifest(ctx)
     cms = {x.name for x in ctx.objects("ConfigMap")}
     secrets = {x.name for x in ctx.objects("Secret")}
     uses_cm = any((src.get("configMapRef") or {}).get("name") in cms
@@ -223,7 +212,7 @@ def config_secret(ctx: ClusterLab) -> str:
        doc=f"{K8S}/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-readiness-probes")
 def readiness_gates(ctx: ClusterLab) -> str:
     """a readiness probe keeps traffic off a pod until its model is loaded"""
-    m = _dep_manifest(ctx)
+    m = sc.deployment_manifest(ctx)
     for i, c in enumerate(containers(m.obj)):
         if not c.get("readinessProbe"):
             raise CheckFailed(f"{m.where(('spec', 'template', 'spec', 'containers', i))}: container "
@@ -249,7 +238,7 @@ def readiness_gates(ctx: ClusterLab) -> str:
        doc=f"{K8S}/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-startup-probes")
 def startup(ctx: ClusterLab) -> str:
     """a startup probe (or enough initial delay) keeps a slow model load from being killed"""
-    m = _dep_manifest(ctx)
+    m = sc.deployment_manifest(ctx)
     for i, c in enumerate(containers(m.obj)):
         live = c.get("livenessProbe") or {}
         if not c.get("startupProbe") and live and live.get("initialDelaySeconds", 0) < 15:
@@ -271,7 +260,7 @@ def startup(ctx: ClusterLab) -> str:
        doc=f"{K8S}/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/#define-a-liveness-http-request")
 def liveness_heals(ctx: ClusterLab) -> str:
     """a hung container is restarted within what its probe settings imply, and the Service keeps answering"""
-    m = _dep_manifest(ctx)
+    m = sc.deployment_manifest(ctx)
     if not any(c.get("livenessProbe") for c in containers(m.obj)):
         raise CheckFailed(f"{m.where(('spec', 'template', 'spec'))}: {m.ref}: no livenessProbe: "
                           "a hung server is never restarted")

@@ -27,13 +27,6 @@ def _hpa_manifest(ctx: ClusterLab):
     return hpas[0]
 
 
-def _dep_manifest(ctx: ClusterLab):
-    deps = ctx.objects("Deployment")
-    if len(deps) != 1:
-        raise CheckFailed(f"expected exactly one Deployment in manifests/, found {len(deps)}")
-    return deps[0]
-
-
 @check("hpa.spec", lab=LAB, points=2,
        hint="autoscaling/v2 HPA on the Deployment: Resource cpu, target Utilization 50, minReplicas ≥ 2, maxReplicas ≤ 6; remove spec.replicas from the Deployment",
        doc=f"{K8S}/tasks/run-application/horizontal-pod-autoscale-walkthrough/")
@@ -43,7 +36,7 @@ def hpa_spec(ctx: ClusterLab):
     spec = m.obj.get("spec") or {}
     if m.obj.get("apiVersion") != "autoscaling/v2":
         raise CheckFailed(f"{m.where()}: {m.ref}: use apiVersion autoscaling/v2 (found {m.obj.get('apiVersion')})")
-    dep = _dep_manifest(ctx)
+    dep = sc.deployment_manifest(ctx)
     target = spec.get("scaleTargetRef") or {}
     if target.get("kind") != "Deployment" or target.get("name") != dep.name:
         raise CheckFailed(f"{m.where(('spec', 'scaleTargetRef'))}: scaleTargetRef must name Deployment/{dep.name}")
@@ -121,7 +114,7 @@ def hpa_scales_down(ctx: ClusterLab) -> str:
        doc=f"{K8S}/concepts/workloads/controllers/deployment/#rolling-update-deployment")
 def rollout_strategy(ctx: ClusterLab) -> str:
     """maxUnavailable 1 and maxSurge 1 (or the equivalent)"""
-    m = _dep_manifest(ctx)
+    m = sc.deployment_manifest(ctx)
     for replicas in range(2, MAX_REPLICAS_BUDGET + 1):
         surge, unavailable = rs.surge_unavailable(m.obj, replicas)
         if surge != 1 or unavailable > 1:
@@ -165,7 +158,7 @@ def zero_downtime(ctx: ClusterLab) -> str:
        doc=f"{K8S}/concepts/workloads/controllers/deployment/#rolling-back-a-deployment")
 def rollback(ctx: ClusterLab) -> str:
     """a broken v3 stalls with ProgressDeadlineExceeded, takes no traffic, and `rollout undo` restores v2"""
-    m = _dep_manifest(ctx)
+    m = sc.deployment_manifest(ctx)
     deadline = (m.obj.get("spec") or {}).get("progressDeadlineSeconds", 600)
     if deadline > 60:
         raise CheckFailed(f"{m.where(('spec',))}: progressDeadlineSeconds is {deadline}: set it to ≤ 60 "

@@ -12,7 +12,6 @@ import time
 from .. import scenarios as sc
 from .. import scenarios_canary as cs
 from ..cluster_lab import ClusterLab
-from ..errors import GradingError
 from ..manifests import validate
 from ..waiting import WaitTimeout, wait_for
 from .common import containers, is_ready, pod_state
@@ -45,14 +44,6 @@ def _deployment_for(ctx: ClusterLab, service: str):
         if sel and all(labels.get(k) == v for k, v in sel.items()):
             return m, sel
     raise CheckFailed(f"Service/{service}'s selector {sel} matches no Deployment's pods")
-
-
-def _applied(ctx: ClusterLab) -> None:
-    if ctx.applied is None:
-        try:
-            ctx.apply()
-        except GradingError as exc:
-            raise CheckFailed(f"kubectl apply was refused: {exc}") from None
 
 
 def _wait_ready(ctx: ClusterLab, name: str, want: int, sel: dict) -> list[dict]:
@@ -130,7 +121,7 @@ def gpu_placement(ctx: ClusterLab) -> str:
     if not selects:
         raise CheckFailed(f"{where}: {cm.ref} does not require GPU nodes (required nodeAffinity or nodeSelector "
                           f"on {GPU_LABEL}=true): with a toleration alone it may land anywhere")
-    _applied(ctx)
+    sc.apply_once(ctx)
     sm, ssel = _deployment_for(ctx, stable)
     canary_pods = _wait_ready(ctx, cm.name, CANARY_REPLICAS, csel)
     stable_pods = _wait_ready(ctx, sm.name, 1, ssel)
@@ -203,7 +194,7 @@ def stable_canary_ready(ctx: ClusterLab) -> str:
         got = (m.obj.get("spec") or {}).get("replicas", 1)
         if got != want:
             raise CheckFailed(f"{m.where(('spec', 'replicas'))}: {m.ref} has {got} replicas, want {want}")
-    _applied(ctx)
+    sc.apply_once(ctx)
     _wait_ready(ctx, sm.name, STABLE_REPLICAS, ssel)
     _wait_ready(ctx, cm.name, CANARY_REPLICAS, csel)
     return f"{sm.ref}: {STABLE_REPLICAS}/{STABLE_REPLICAS} Ready; {cm.ref}: 1/1 Ready"
@@ -213,7 +204,7 @@ def _ready_for_traffic(ctx: ClusterLab):
     stable, canary = _roles(ctx)
     sm, ssel = _deployment_for(ctx, stable)
     cm, csel = _deployment_for(ctx, canary)
-    _applied(ctx)
+    sc.apply_once(ctx)
     _wait_ready(ctx, sm.name, 1, ssel)
     _wait_ready(ctx, cm.name, 1, csel)
     r = cs.route(ctx)
