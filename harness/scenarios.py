@@ -122,14 +122,16 @@ def traffic(ctx: ClusterLab) -> Traffic:
 
 def _wait_service_answers(ctx: ClusterLab, t: Traffic) -> None:
     """Pods are Ready before kube-proxy (or the sim's proxy) has programmed
-    their endpoints: wait until the Service answers /livez, as a client would."""
+    their endpoints: wait until the Service answers /readyz with 200, as a
+    client would. (/readyz, not /livez: without a readiness probe a pod gets
+    traffic while its model loads, which only the probe checks should see.)"""
     import requests
 
     def answers():
-        return requests.get(t.url + "/livez", timeout=2).status_code == 200
+        return requests.get(t.url + "/readyz", timeout=2).status_code == 200
 
     try:
-        wait_for(answers, "the Service to answer GET /livez", ctx.timeouts.service_endpoints)
+        wait_for(answers, "the Service to answer GET /readyz with 200", ctx.timeouts.service_endpoints)
     except WaitTimeout as exc:
         raise CheckFailed(f"no answer through the Service: {exc}. Does its selector match the pod labels, "
                           "and its targetPort the container port?") from None
