@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import yaml
 
-CRD_DIR = Path(__file__).resolve().parent
+from harness.crds import CRD_DIR
 
 # ObjectMeta fields (metadata is validated by the API server's own type, not the CRD schema)
 _META_FIELDS = {"name", "generateName", "namespace", "labels", "annotations", "uid", "resourceVersion",

@@ -62,7 +62,7 @@ def test_workflow_shape():
     text = "\n".join(runs)
     assert "sha256sum --check" in text and text.count("sha256sum --check") == 2
     for cmd in ("make setup", "make model", "make solution-1", "make solution-2 BACKEND=kind REPORT=reports/lab2.json",
-                "make cluster-down"):
+                "make vision-models", "make solution-4 BACKEND=kind REPORT=reports/lab4.json", "make cluster-down"):
         assert cmd in text, cmd
     down = next(s for s in job["steps"] if s.get("run") == "make cluster-down")
     upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact"))

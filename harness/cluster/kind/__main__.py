@@ -10,6 +10,7 @@ import sys
 from harness.cluster.base import BackendUnavailable
 from harness.errors import CommandError
 
+from .addons import ADDONS
 from .backend import KindCluster
 
 
@@ -26,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("action", choices=("up", "down", "status"))
     ap.add_argument("--name", default=None, help="cluster name (default: $KIND_CLUSTER_NAME or mlops-labs)")
     args = ap.parse_args(argv)
-    kc = KindCluster(cluster_name=args.name, log=_Print())
+    # `up` prepares the cluster for every lab: all addons (metrics-server; Gateway API + Traefik).
+    kc = KindCluster(cluster_name=args.name, log=_Print(), addons=tuple(ADDONS))
     try:
         if args.action == "up":
             kc.ensure_cluster()

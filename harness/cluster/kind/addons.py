@@ -1,10 +1,17 @@
 """Cluster addons, installed from version-pinned manifests kept in the repo.
 
-Nothing is fetched at run time: each addon is a manifest under
-``harness/cluster/addons/`` with its upstream version in its header. An addon
-is ready when its Deployment is Available *and* its own readiness probe of
-the API answers (for metrics-server: ``kubectl top nodes`` returns rows, which
-needs a first scrape, about 15 s after the pod is Ready).
+Nothing is fetched at run time but the addons' images: each addon is a manifest
+under ``harness/cluster/addons/`` with its upstream version in its header, plus
+the CRDs it needs (applied first and waited ``Established``, because objects of
+a new kind are refused until then). An addon is ready when its Deployment is
+Available *and* its own readiness probe of the API answers:
+
+* metrics-server: ``kubectl top nodes`` returns rows (a first scrape, about
+  15 s after the pod is Ready). Labs 03 and every lab on kind.
+* gateway-api: the Gateway API v1.3.0 standard CRDs (``harness/crds/``) and
+  Traefik v3.5.0 as the implementation; ready when GatewayClass ``mlops-labs``
+  is ``Accepted=True``, i.e. Traefik's controller runs and owns the class.
+  Lab 04 only.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cluster.base import Obj
+from harness.crds import CRD_DIR
 from harness.waiting import DEFAULT_TIMEOUTS, Timeouts, WaitTimeout, wait_for
 
 from .api import Api
@@ -19,6 +27,10 @@ from .cli import Kubectl
 from .diagnostics import Stuck, summary
 
 ADDONS_DIR = Path(__file__).resolve().parent.parent / "addons"
+GATEWAY_CLASS = "mlops-labs"
+# The standard channel of Gateway API v1.3.0: what Traefik v3.5's provider watches.
+GATEWAY_API_CRDS = tuple(CRD_DIR / f"gateway.networking.k8s.io_{p}.yaml"
+                         for p in ("gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"))
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,8 @@ class Addon:
     namespace: str
     deployment: str
     answers: tuple[str, ...] = ()   # kubectl args that must exit 0 with output once the addon works
+    expect: str | None = None       # ... and print exactly this (None: any non-empty output)
+    crds: tuple[Path, ...] = ()     # applied and waited Established before the manifest
 
     @property
     def path(self) -> Path:
@@ -36,7 +50,11 @@ class Addon:
 
 METRICS_SERVER = Addon("metrics-server", "metrics-server.yaml", "kube-system", "metrics-server",
                        answers=("top", "nodes", "--no-headers"))
-ADDONS = {a.name: a for a in (METRICS_SERVER,)}
+GATEWAY_API = Addon("gateway-api", "gateway-traefik.yaml", "mlops-gateway", "traefik",
+                    answers=("get", "gatewayclass", GATEWAY_CLASS, "-o",
+                             'jsonpath={.status.conditions[?(@.type=="Accepted")].status}'),
+                    expect="True", crds=GATEWAY_API_CRDS)
+ADDONS = {a.name: a for a in (METRICS_SERVER, GATEWAY_API)}
 
 
 def available(d: Obj) -> bool:
@@ -47,6 +65,11 @@ def available(d: Obj) -> bool:
 
 
 def install(addon: Addon, kubectl: Kubectl, api: Api, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> None:
+    if addon.crds:
+        files = [a for p in addon.crds for a in ("-f", str(p))]
+        kubectl("apply", "--validate=strict", *files, verb=f"install the CRDs of addon {addon.name}")
+        kubectl("wait", "--for=condition=Established", f"--timeout={int(timeouts.rollout)}s", *files,
+                verb=f"wait for the CRDs of addon {addon.name} to be Established", timeout=timeouts.rollout + 10)
     kubectl("apply", "--validate=strict", "-f", str(addon.path), verb=f"install addon {addon.name}")
 
     def ready() -> Obj | bool:
@@ -61,9 +84,13 @@ def install(addon: Addon, kubectl: Kubectl, api: Api, timeouts: Timeouts = DEFAU
                 res = kubectl(*addon.answers, verb=f"ask {addon.name}", check=False)
                 if res.returncode != 0:
                     raise RuntimeError(res.output)   # kept as the last error, retried
-                return res.stdout.strip()
+                out = res.stdout.strip()
+                if addon.expect is not None and out != addon.expect:
+                    raise RuntimeError(f"printed {out!r}, not {addon.expect!r}")
+                return out
 
-            wait_for(answers, f"`kubectl {' '.join(addon.answers)}` to answer", timeouts.rollout,
+            wait_for(answers, f"`kubectl {' '.join(addon.answers)}` to answer"
+                     + (f" {addon.expect}" if addon.expect else ""), timeouts.rollout,
                      poll=timeouts.poll)
     except WaitTimeout as exc:
         view = _View(api, addon.namespace)

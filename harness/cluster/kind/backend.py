@@ -14,6 +14,11 @@ to :class:`.real.RealCluster`:
   It is labelled ``app.kubernetes.io/managed-by=mlops-labs-harness``; checks
   that count Services should skip that label.
 * ``load_image``: ``docker save`` + ``kind load image-archive`` (:mod:`.images`).
+* ``gateway_url``: with the ``gateway-api`` addon (Lab 04), every Gateway of
+  class ``mlops-labs`` is served by Traefik's ``web`` entrypoint, published as
+  NodePort 30090 on 127.0.0.1. The URL is given once the Gateway is
+  ``Programmed``; a wrong class, a listener port other than 80, an Istio-only
+  route or an old cluster without the port mapping each get their own message.
 
 Why not pytest-kind(-ng)'s ``KindCluster``: its lifecycle is a few ``kind``
 calls we make anyway, while it would bring a download path (forbidden here),
@@ -32,12 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.cluster.base import ApiError, BackendUnavailable, Invalid, NotFound, Obj
-from harness.waiting import DEFAULT_TIMEOUTS, Timeouts
+from harness.waiting import DEFAULT_TIMEOUTS, Timeouts, WaitTimeout, wait_for
 
 from . import addons as addons_mod
 from . import images
 from .cli import INSTALL, Logger, Runner, require, which
-from .cluster import CONFIG, DEFAULT_NAME, KindLifecycle, node_ports
+from .cluster import CONFIG, DEFAULT_NAME, GATEWAY_NODE_PORT, KindLifecycle, node_ports, published_ports
 from .diagnostics import summary
 from .real import RealCluster
 
@@ -58,6 +63,8 @@ class KindCluster(RealCluster):
     """See the module docstring."""
 
     name = "kind"
+    propagation_delay = 2.0   # route edits reach Traefik's data plane through its watch: give it this long
+    GATEWAY_LISTENER_PORT = 80   # Traefik's `web` entrypoint; a Gateway listener binds to the same port
 
     def __init__(self, *, cluster_name: str | None = None, namespace: str | None = None,
                  keep_cluster: bool | None = None, addons: tuple[str, ...] = ("metrics-server",),
@@ -69,6 +76,7 @@ class KindCluster(RealCluster):
         self.keep_cluster = _env_flag("KEEP_CLUSTER", True) if keep_cluster is None else keep_cluster
         self.addons = tuple(addons)
         self.node_ports = node_ports(config)
+        self.gateway_published = GATEWAY_NODE_PORT in published_ports(config)
         self.lifecycle = KindLifecycle(self.cluster_name, runner=self.runner,
                                        state_dir=state_dir or default_state_dir(), config=config,
                                        node_image=node_image or os.environ.get("KIND_NODE_IMAGE") or None,
@@ -101,8 +109,21 @@ class KindCluster(RealCluster):
         self.kubectl.kubeconfig, self.kubectl.context = self.lifecycle.kubeconfig, self.lifecycle.context
         self.lifecycle.wait_nodes_ready(self.api, lambda: summary(self, "kube-system"))
         self.lifecycle.ensure_gpu_node(self.api, self.kubectl)
+        if "gateway-api" in self.addons:
+            self._check_gateway_port()
         for name in self.addons:
             addons_mod.install(addons_mod.ADDONS[name], self.kubectl, self.api, self.timeouts)
+
+    def _check_gateway_port(self) -> None:
+        """A cluster made from an older kind-config has no mapping for the Gateway's NodePort."""
+        node = f"{self.cluster_name}-control-plane"
+        res = self.runner.run(["docker", "port", node, f"{GATEWAY_NODE_PORT}/tcp"],
+                              verb=f"read the port mappings of {node}", check=False)
+        if res.returncode != 0 or f"127.0.0.1:{GATEWAY_NODE_PORT}" not in res.stdout:
+            raise BackendUnavailable(
+                f"kind cluster {self.cluster_name} does not publish the Gateway's NodePort {GATEWAY_NODE_PORT} on "
+                f"127.0.0.1 (`docker port {node}`: {res.output.strip() or 'nothing'}); it was made from an older "
+                "harness/cluster/kind-config.yaml. Run `make cluster-down`, then grade again to recreate it")
 
     def start(self) -> None:
         if self._started:
@@ -162,6 +183,56 @@ class KindCluster(RealCluster):
             return f"http://127.0.0.1:{cp['nodePort']}"
         self._graders[key] = self._create_grader(gname, selector, gport)
         return f"http://127.0.0.1:{self._graders[key]}"
+
+    def gateway_url(self, gateway: str, namespace: str | None = None) -> str:
+        ns = namespace or self.namespace
+        if "gateway-api" not in self.addons:
+            raise BackendUnavailable("this kind cluster was started without the gateway-api addon: grade Lab 04 "
+                                     "through `make lab-4` (it installs Gateway API v1.3.0 CRDs and Traefik)")
+        try:
+            gw = self.get("Gateway", gateway, ns)
+        except NotFound:
+            raise BackendUnavailable(
+                f'no Gateway API Gateway "{gateway}" in namespace {ns}: the kind cluster routes with Gateway API '
+                f"(Traefik, GatewayClass {addons_mod.GATEWAY_CLASS}) only. An Istio Gateway + VirtualService needs "
+                "Istio: grade it with BACKEND=sim, or BACKEND=kubeconfig on a cluster that runs Istio") from None
+        cls = (gw.get("spec") or {}).get("gatewayClassName")
+        if cls != addons_mod.GATEWAY_CLASS:
+            raise Invalid(f'Gateway "{gateway}": spec.gatewayClassName is {cls!r}, but the kind cluster\'s Gateway '
+                          f'implementation serves class "{addons_mod.GATEWAY_CLASS}": set spec.gatewayClassName: '
+                          f"{addons_mod.GATEWAY_CLASS}", kind="Gateway", name=gateway)
+        ports = [l.get("port") for l in (gw.get("spec") or {}).get("listeners") or [] if l.get("protocol") == "HTTP"]
+        if self.GATEWAY_LISTENER_PORT not in ports:
+            raise Invalid(f'Gateway "{gateway}": no HTTP listener on port {self.GATEWAY_LISTENER_PORT} (has '
+                          f"{ports or 'none'}); Traefik serves a listener only on the port of one of its entrypoints: "
+                          f"set spec.listeners[].port: {self.GATEWAY_LISTENER_PORT}", kind="Gateway", name=gateway)
+        if not self.gateway_published:
+            raise BackendUnavailable(f"the kind config does not publish NodePort {GATEWAY_NODE_PORT} on 127.0.0.1")
+
+        def programmed() -> Obj | bool:
+            g = self.get("Gateway", gateway, ns)
+            conds = {c.get("type"): c for c in (g.get("status") or {}).get("conditions") or []}
+            p = conds.get("Programmed") or {}
+            if p.get("status") == "True" and p.get("observedGeneration", 0) >= g["metadata"].get("generation", 0):
+                return g
+            raise RuntimeError(f"Programmed={p.get('status', 'Unknown')} {p.get('reason', '')}: "
+                               f"{p.get('message', 'no status from the implementation yet')}")
+
+        try:
+            wait_for(programmed, f'Gateway "{gateway}" Programmed by Traefik', self.timeouts.service_endpoints,
+                     poll=self.timeouts.poll)
+        except WaitTimeout as exc:
+            raise Invalid(f"{exc}. Is the Traefik pod running (kubectl -n mlops-gateway get pods) and the Gateway "
+                          "valid (kubectl describe gateway)?", kind="Gateway", name=gateway) from None
+        others = [f'{g["metadata"]["namespace"]}/{g["metadata"]["name"]}' for g in self.api.list("Gateway", None)
+                  if (g.get("spec") or {}).get("gatewayClassName") == addons_mod.GATEWAY_CLASS
+                  and g["metadata"]["namespace"] != ns]
+        if others:
+            self.warnings.append(f"other Gateways share Traefik's port {self.GATEWAY_LISTENER_PORT} with this run's "
+                                 f"({', '.join(others)}): their routes can answer this run's requests; delete old "
+                                 "grading namespaces (kubectl get ns -l app.kubernetes.io/managed-by="
+                                 "mlops-labs-harness)")
+        return f"http://127.0.0.1:{GATEWAY_NODE_PORT}"
 
     def _create_grader(self, name: str, selector: dict, port: Obj) -> int:
         used = {p.get("nodePort") for s in self.api.list("Service", None) for p in s["spec"].get("ports") or []}

@@ -37,10 +37,11 @@ DEFAULT_NAME = "mlops-labs"
 GPU_LABEL_KEY, GPU_LABEL_VALUE = "nvidia.com/gpu.present", "true"
 GPU_TAINT_KEY, GPU_TAINT_VALUE, GPU_TAINT_EFFECT = "nvidia.com/gpu", "present", "NoSchedule"
 GPU_RESOURCE, GPU_COUNT = "nvidia.com/gpu", "1"
+GATEWAY_NODE_PORT = 30090   # the Gateway implementation's NodePort (addons/gateway-traefik.yaml)
 
 
-def node_ports(config: Path = CONFIG) -> list[int]:
-    """The NodePorts the config publishes on 127.0.0.1 (containerPort == hostPort)."""
+def published_ports(config: Path = CONFIG) -> list[int]:
+    """Every NodePort the config publishes on 127.0.0.1 (containerPort == hostPort)."""
     cfg = yaml.safe_load(config.read_text())
     ports = []
     for node in cfg.get("nodes") or []:
@@ -48,6 +49,11 @@ def node_ports(config: Path = CONFIG) -> list[int]:
             if m.get("listenAddress") == "127.0.0.1" and m["containerPort"] == m["hostPort"]:
                 ports.append(int(m["containerPort"]))
     return sorted(ports)
+
+
+def node_ports(config: Path = CONFIG) -> list[int]:
+    """The published NodePorts the grader may give its companion Services (not the Gateway's)."""
+    return [p for p in published_ports(config) if p != GATEWAY_NODE_PORT]
 
 
 def node_count(config: Path = CONFIG) -> int:
