@@ -103,13 +103,13 @@ def ensure_base_image(image: str = BASE_IMAGE, log: Callable[[str], None] = prin
 
 
 def build(context: Path, tag: str, *, on_log: Callable[[str], None] | None = None,
-          timeout: float = 900, buildargs: dict | None = None) -> BuildResult:
-    """Build ``context`` (its Dockerfile) with streamed logs."""
+          timeout: float = 900, buildargs: dict | None = None, dockerfile: str = "Dockerfile") -> BuildResult:
+    """Build ``context`` (its ``dockerfile``, relative to it) with streamed logs."""
     c = client()
     start = time.monotonic()
     result = BuildResult(ok=False, image_id=None, tag=tag, duration_s=0.0)
     try:
-        stream = c.api.build(path=str(context), tag=tag, rm=True, forcerm=True, decode=True,
+        stream = c.api.build(path=str(context), tag=tag, dockerfile=dockerfile, rm=True, forcerm=True, decode=True,
                              labels={LABEL: "1"}, buildargs=buildargs or {}, timeout=timeout)
         for chunk in stream:
             if "stream" in chunk:

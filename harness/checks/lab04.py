@@ -146,11 +146,14 @@ def insufficient(ctx: ClusterLab) -> str:
     cm, _ = _deployment_for(ctx, canary)
     tmpl = copy.deepcopy((cm.obj.get("spec") or {}).get("template") or {})
     spec = tmpl.get("spec") or {}
+    # one more than the biggest GPU node has: 2 on the fake GPU node, 9 on a real 8-GPU node
+    want = 1 + max([int(((n.get("status") or {}).get("allocatable") or {}).get(GPU, "0") or 0)
+                    for n in ctx.cluster.list("Node", None)] or [0])
     for c in spec.get("containers") or []:
         res = c.setdefault("resources", {})
         for section in ("limits", "requests"):
             if GPU in (res.get(section) or {}) or section == "limits":
-                res.setdefault(section, {})[GPU] = "8"
+                res.setdefault(section, {})[GPU] = str(want)
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "gpu-probe", "labels": {"app.kubernetes.io/part-of": "grader-probe"}},
            "spec": spec}
@@ -161,11 +164,11 @@ def insufficient(ctx: ClusterLab) -> str:
             cond = next((c for c in (p.get("status") or {}).get("conditions") or []
                          if c.get("type") == "PodScheduled"), {})
             if p["spec"].get("nodeName"):
-                raise CheckFailed(f"the 8-GPU probe pod was scheduled on {p['spec']['nodeName']}")
+                raise CheckFailed(f"the {want}-GPU probe pod was scheduled on {p['spec']['nodeName']}")
             return cond.get("message") if cond.get("reason") == "Unschedulable" else None
 
         try:
-            message = wait_for(unschedulable, "the 8-GPU probe pod to be reported Unschedulable", 30)
+            message = wait_for(unschedulable, f"the {want}-GPU probe pod to be reported Unschedulable", 30)
         except WaitTimeout as exc:
             raise CheckFailed(str(exc)) from None
         events = [e for e in ctx.cluster.events(involved_kind="Pod", involved_name="gpu-probe")

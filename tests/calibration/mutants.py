@@ -223,12 +223,43 @@ CANARY = "manifests/canary.yaml"
 STABLE = "manifests/stable.yaml"
 ROUTE = "manifests/route.yaml"
 
+
+
+def istio_route(stable: int = 90, canary: int = 10) -> str:
+    """route.yaml as an Istio Gateway + VirtualService with the same weights (the accepted alternative)."""
+    return f"""# Istio: weights on a VirtualService's destinations instead of HTTPRoute backendRefs.
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: vision-gateway
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+    - port: {{number: 80, name: http, protocol: HTTP}}
+      hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: vision
+spec:
+  hosts: ["*"]
+  gateways: [vision-gateway]
+  http:
+    - route:
+        - destination: {{host: vision-stable, port: {{number: 80}}}}
+          weight: {stable}
+        - destination: {{host: vision-canary, port: {{number: 80}}}}
+          weight: {canary}
+"""
+
+
 LAB04 = [
     ClusterMutant("route-negative-weight", frozenset({"manifests.valid"}),
                   edit(ROUTE, "weight: 10}", "weight: -10}"), only=("manifests.valid",)),
     ClusterMutant("no-toleration", frozenset({"gpu.placement", "gpu.insufficient-pending"}),
                   drop_block(CANARY, "tolerations:"),
-                  note="the 8-GPU probe is Pending for the taint, not for lack of GPUs",
+                  note="the GPU probe is Pending for the taint, not for lack of GPUs",
                   only=("gpu.placement", "gpu.insufficient-pending")),
     ClusterMutant("no-affinity", frozenset({"gpu.placement"}),
                   drop_block(CANARY, "affinity:"), only=("gpu.placement",)),
@@ -240,6 +271,9 @@ LAB04 = [
     ClusterMutant("weights-50-50", frozenset({"route.split"}),
                   both(edit(ROUTE, "weight: 90}", "weight: 50}"), edit(ROUTE, "weight: 10}", "weight: 50}")),
                   only=("route.split",)),
+    ClusterMutant("istio-weights-50-50", frozenset({"route.split"}),
+                  write(ROUTE, istio_route(50, 50)), note="the same mistake in an Istio VirtualService",
+                  only=("manifests.valid", "route.split")),
     ClusterMutant("canary-weight-0", frozenset({"route.split"}),
                   edit(ROUTE, "weight: 10}", "weight: 0}"), only=("route.split",)),
     ClusterMutant("route-to-wrong-service", frozenset({"route.split"}),

@@ -10,7 +10,7 @@ from harness.grading import checks_for, grade
 from harness.labs import lab
 from harness.waiting import Timeouts
 
-from .mutants import LAB04
+from .mutants import LAB04, istio_route
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -46,3 +46,16 @@ def test_mutant_is_caught(mutant, tmp_path):
     mutant.patch(dest)
     report = _grade(dest, only=mutant.only)
     assert set(report.failed_ids()) == set(mutant.fails) & {r.id for r in report.checks}, report.to_markdown()
+
+
+def test_an_istio_virtualservice_route_is_graded_like_an_httproute(tmp_path):
+    """Istio weights are the accepted alternative: the same split, model versions and progressive
+    rollout (the grader patches the VirtualService's destination weights)."""
+    dest = tmp_path / LAB.slug
+    shutil.copytree(LAB.solution, dest, ignore=shutil.ignore_patterns("model", "__pycache__"))
+    (dest / "manifests" / "route.yaml").write_text(istio_route(90, 10))
+    checks = ["manifests.valid", "route.split", "route.model-version", "route.progressive"]
+    report = _grade(dest, only=checks)
+    assert report.failed_ids() == [] and {r.id for r in report.checks} >= set(checks), report.to_markdown()
+    split = next(r for r in report.checks if r.id == "route.split")
+    assert "%" in split.message, split.message   # the observed percentage is reported

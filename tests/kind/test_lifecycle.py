@@ -124,3 +124,48 @@ def test_gpu_capacity_that_never_shows_is_a_clear_error(tools, apiserver, api, t
     tools.rule("kubectl", "patch node", "node/mlops-labs-worker2 patched\n")
     with pytest.raises(Stuck, match="failed to give node mlops-labs-worker2 fake GPU capacity"):
         lifecycle(tmp_path, fast).ensure_gpu_node(api, Kubectl(Runner()))
+
+
+# ---- real GPUs: nvkind + the NVIDIA device plugin --------------------------------------------------
+def plugin_daemonset(ready: int) -> dict:
+    return {"kind": "DaemonSetList", "apiVersion": "apps/v1", "items": [
+        {"metadata": {"name": "nvidia-device-plugin", "namespace": "nvidia"},
+         "status": {"desiredNumberScheduled": 1, "numberReady": ready}}]}
+
+
+def real_gpu_node(taints: bool = True) -> dict:
+    n = recorded("node-worker2-gpu.json")
+    n["status"]["capacity"]["nvidia.com/gpu"] = n["status"]["allocatable"]["nvidia.com/gpu"] = "2"
+    if not taints:
+        del n["spec"]["taints"]
+    return n
+
+
+def test_a_running_device_plugin_is_used_and_no_capacity_is_faked(tools, apiserver, api, tmp_path, fast):
+    apiserver.on("GET", "/api/v1/nodes?labelSelector=nvidia.com/gpu.present=true",
+                 {"kind": "NodeList", "apiVersion": "v1", "items": [real_gpu_node(taints=False)]})
+    apiserver.on("GET", "/apis/apps/v1/daemonsets", plugin_daemonset(ready=1))
+    tools.rule("kubectl", "taint node", "node/mlops-labs-worker2 tainted\n")
+    lc = lifecycle(tmp_path, fast)
+    node = lc.ensure_gpu_node(api, Kubectl(Runner()))
+    assert node["status"]["allocatable"]["nvidia.com/gpu"] == "2" and lc.gpu_source == "nvidia-device-plugin"
+    # tainted like the fake GPU node, so the lab's scheduling rules hold; never a status patch
+    assert tools.argvs("kubectl") == [["taint", "node", "mlops-labs-worker2", "nvidia.com/gpu=present:NoSchedule",
+                                       "--overwrite"]]
+
+
+def test_a_device_plugin_that_is_not_ready_yet_means_fake_capacity(tools, apiserver, api, tmp_path, fast):
+    apiserver.on("GET", "/api/v1/nodes?labelSelector=nvidia.com/gpu.present=true", "nodes-gpu.json")
+    apiserver.on("GET", "/apis/apps/v1/daemonsets", plugin_daemonset(ready=0))
+    apiserver.on("GET", "/api/v1/nodes/mlops-labs-worker2", "node-worker2.json", "node-worker2-gpu.json")
+    tools.rule("kubectl", "patch node", "node/mlops-labs-worker2 patched\n")
+    lc = lifecycle(tmp_path, fast)
+    lc.ensure_gpu_node(api, Kubectl(Runner()))
+    assert lc.gpu_source == "fake" and tools.argvs("kubectl")[0][:2] == ["patch", "node"]
+
+
+def test_no_permission_to_list_daemonsets_means_no_plugin(api, apiserver):
+    from harness.cluster.kind.cluster import real_gpu_nodes
+
+    apiserver.on("GET", "/apis/apps/v1/daemonsets", (403, "status-ns-forbidden.json"))
+    assert real_gpu_nodes(api, [real_gpu_node()]) == []

@@ -257,6 +257,7 @@ class KindCluster(RealCluster):
 
     def diagnostics_extra(self) -> dict:
         return {"backend": "kind", "cluster": self.cluster_name, "context": self.lifecycle.context,
+                "gpu_source": self.lifecycle.gpu_source, "addons": list(self.addons),
                 "kubeconfig": self.lifecycle.kubeconfig, "keep_cluster": self.keep_cluster,
                 "grader_node_ports": {f"{k[0]}:{k[1]}": v for k, v in self._graders.items()},
                 "warnings": self.warnings}

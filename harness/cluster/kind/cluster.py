@@ -13,6 +13,13 @@ The harness talks to the cluster through its own kubeconfig file (from ``kind
 get kubeconfig``) and an explicit context, never the user's current context.
 Creation is serialised with a file lock, so two grading runs started at once
 do not both create the cluster.
+
+Real GPUs: on a cluster made with nvkind (``harness/cluster/nvkind-config.yaml.tmpl``)
+and running the NVIDIA device plugin, the GPU worker's ``nvidia.com/gpu`` comes from
+the plugin. ``ensure_gpu_node`` detects that (a ready ``*nvidia-device-plugin*``
+DaemonSet and a labelled node with allocatable GPUs), never patches fake capacity
+there, and reports ``gpu_source = "nvidia-device-plugin"`` instead of ``"fake"``.
+See ``docs/real-gpu.md``.
 """
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ from typing import Callable, Iterator
 
 import yaml
 
-from harness.cluster.base import Obj
+from harness.cluster.base import ApiError, Obj
 from harness.waiting import DEFAULT_TIMEOUTS, Timeouts, WaitTimeout, wait_for
 
 from .api import Api
@@ -37,6 +44,7 @@ DEFAULT_NAME = "mlops-labs"
 GPU_LABEL_KEY, GPU_LABEL_VALUE = "nvidia.com/gpu.present", "true"
 GPU_TAINT_KEY, GPU_TAINT_VALUE, GPU_TAINT_EFFECT = "nvidia.com/gpu", "present", "NoSchedule"
 GPU_RESOURCE, GPU_COUNT = "nvidia.com/gpu", "1"
+DEVICE_PLUGIN = "nvidia-device-plugin"   # in the DaemonSet's name: static manifest and Helm chart alike
 GATEWAY_NODE_PORT = 30090   # the Gateway implementation's NodePort (addons/gateway-traefik.yaml)
 
 
@@ -144,11 +152,22 @@ class KindLifecycle:
                          f'{cond.get("reason", "")} {cond.get("message", "")}'.rstrip())
         return "\n".join(lines)
 
-    # ---- the fake GPU worker ---------------------------------------------------------------
+    # ---- the GPU worker: real (device plugin) or fake ---------------------------------------
+    gpu_source = "fake"
+
     def ensure_gpu_node(self, api: Api, kubectl: Kubectl) -> Obj:
-        """Idempotent: label, taint and fake capacity on the GPU worker; returns the node."""
+        """Idempotent: label, taint and (unless a device plugin serves it) fake capacity on the GPU
+        worker; returns the node."""
         sel = f"{GPU_LABEL_KEY}={GPU_LABEL_VALUE}"
         nodes = api.list("Node", None, label_selector=sel)
+        real = real_gpu_nodes(api, nodes)
+        if real:
+            for n in real:
+                self._taint(kubectl, n)
+            self.gpu_source = DEVICE_PLUGIN
+            self.log.info("real GPUs (NVIDIA device plugin): " + ", ".join(
+                f'{n["metadata"]["name"]}={n["status"]["allocatable"][GPU_RESOURCE]}' for n in real))
+            return real[0]
         if nodes:
             node = nodes[0]
         else:   # a cluster made from an older config: label the second worker
@@ -156,10 +175,7 @@ class KindLifecycle:
             kubectl("label", "node", name, f"{sel}", "--overwrite", verb=f"label node {name}")
             node = api.get("Node", name, None)
         name = node["metadata"]["name"]
-        taints = (node.get("spec") or {}).get("taints") or []
-        if not any(t.get("key") == GPU_TAINT_KEY and t.get("effect") == GPU_TAINT_EFFECT for t in taints):
-            kubectl("taint", "node", name, f"{GPU_TAINT_KEY}={GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}", "--overwrite",
-                    verb=f"taint node {name}")
+        self._taint(kubectl, node)
         if GPU_RESOURCE not in ((node.get("status") or {}).get("capacity") or {}):
             patch = [{"op": "add", "path": "/status/capacity/" + GPU_RESOURCE.replace("/", "~1"), "value": GPU_COUNT}]
             kubectl("patch", "node", name, "--subresource=status", "--type=json", "-p", json.dumps(patch),
@@ -175,3 +191,25 @@ class KindLifecycle:
         except WaitTimeout as exc:
             raise Stuck(f"failed to give node {name} fake GPU capacity: {exc}") from exc
 
+    @staticmethod
+    def _taint(kubectl: Kubectl, node: Obj) -> None:
+        name = node["metadata"]["name"]
+        taints = (node.get("spec") or {}).get("taints") or []
+        if not any(t.get("key") == GPU_TAINT_KEY and t.get("effect") == GPU_TAINT_EFFECT for t in taints):
+            kubectl("taint", "node", name, f"{GPU_TAINT_KEY}={GPU_TAINT_VALUE}:{GPU_TAINT_EFFECT}", "--overwrite",
+                    verb=f"taint node {name}")
+
+
+def real_gpu_nodes(api: Api, gpu_nodes: list[Obj]) -> list[Obj]:
+    """The labelled GPU nodes whose ``nvidia.com/gpu`` a running NVIDIA device plugin serves:
+    empty unless some DaemonSet named ``*nvidia-device-plugin*`` (any namespace) has a ready pod."""
+    try:
+        daemonsets = api.list("DaemonSet", None)
+    except ApiError:   # not allowed to list cluster-wide, or no such API: treat as no plugin
+        return []
+    plugins = [d for d in daemonsets if DEVICE_PLUGIN in d["metadata"]["name"]
+               and ((d.get("status") or {}).get("numberReady") or 0) > 0]
+    if not plugins:
+        return []
+    return [n for n in gpu_nodes
+            if int(((n.get("status") or {}).get("allocatable") or {}).get(GPU_RESOURCE, "0") or 0) > 0]
