@@ -49,7 +49,8 @@ def test_traefik_is_pinned_unprivileged_and_listens_where_gateways_must():
     rules = by_kind["ClusterRole"]["rules"]
     gw_read = next(r for r in rules if "gateways" in r["resources"])
     assert {"gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"} <= set(gw_read["resources"])
-    assert any("httproutes/status" in r["resources"] and "update" in r["verbs"] for r in rules)
+    assert any("httproutes/status" in r["resources"] and r["verbs"] == ["update"] for r in rules)
+    assert not any(r in ("nodes", "configmaps") for rule in rules for r in rule["resources"])   # least privilege
 
 
 def test_the_lab_manifests_use_the_class_the_addon_installs():
@@ -174,6 +175,19 @@ def test_gateway_url_warns_about_gateways_of_other_runs(gkc, apiserver):
 def test_gateway_url_says_what_to_change(gkc, apiserver, gw, match):
     apiserver.on("GET", GW_PATH, gw)
     with pytest.raises(Invalid, match=match):
+        gkc.gateway_url("vision-gateway")
+
+
+def test_a_gateway_traefik_does_not_accept_names_the_listener_and_reason(gkc, apiserver):
+    gw = gateway(programmed=None)
+    gw["status"] = {"conditions": [{"type": "Accepted", "status": "False", "reason": "ListenersNotValid",
+                                    "observedGeneration": 1}],
+                    "listeners": [{"name": "http", "conditions": [
+                        {"type": "Accepted", "status": "False", "reason": "PortUnavailable",
+                         "message": "no matching entryPoint for port 80"}]}]}
+    apiserver.on("GET", GW_PATH, gw)
+    with pytest.raises(Invalid, match=r"Accepted=False ListenersNotValid: listener http: PortUnavailable no matching "
+                                      r"entryPoint for port 80"):
         gkc.gateway_url("vision-gateway")
 
 

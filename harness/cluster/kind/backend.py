@@ -212,9 +212,14 @@ class KindCluster(RealCluster):
         def programmed() -> Obj | bool:
             g = self.get("Gateway", gateway, ns)
             conds = {c.get("type"): c for c in (g.get("status") or {}).get("conditions") or []}
-            p = conds.get("Programmed") or {}
+            p, a = conds.get("Programmed") or {}, conds.get("Accepted") or {}
             if p.get("status") == "True" and p.get("observedGeneration", 0) >= g["metadata"].get("generation", 0):
                 return g
+            if a.get("status") == "False":   # Traefik writes no Programmed condition then: say why instead
+                bad = [f'listener {l.get("name")}: {c.get("reason")} {c.get("message", "")}'.rstrip()
+                       for l in (g.get("status") or {}).get("listeners") or []
+                       for c in l.get("conditions") or [] if c.get("status") == "False"]
+                raise RuntimeError(f"Accepted=False {a.get('reason', '')}: {'; '.join(bad) or a.get('message', '')}")
             raise RuntimeError(f"Programmed={p.get('status', 'Unknown')} {p.get('reason', '')}: "
                                f"{p.get('message', 'no status from the implementation yet')}")
 
