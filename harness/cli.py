@@ -78,7 +78,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for tool, how in (("docker", "https://docs.docker.com/engine/install/ (Debian/Ubuntu: sudo apt-get install docker.io)"),
                       ("hey", "sudo apt-get install hey, or: go install github.com/rakyll/hey@latest"),
                       ("kind", "https://kind.sigs.k8s.io/docs/user/quick-start/#installation"),
-                      ("kubectl", "https://kubernetes.io/docs/tasks/tools/")):
+                      ("kubectl", "https://kubernetes.io/docs/tasks/tools/"),
+                      # optional: Lab 04 on a real GPU (docs/real-gpu.md)
+                      ("nvidia-smi", "only for a real GPU: the NVIDIA driver (docs/real-gpu.md)"),
+                      ("nvkind", "only for a real GPU: go install github.com/NVIDIA/nvkind/cmd/nvkind@latest")):
         path = shutil.which(tool)
         console.print(f"{'[green]✔[/]' if path else '[yellow]–[/]'} {tool}: {path or 'missing → ' + how}")
     daemon = images.available()
