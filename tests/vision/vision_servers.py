@@ -63,15 +63,17 @@ def start_host(env: dict[str, str]) -> Server:
     return Server("vision-host", f"http://127.0.0.1:{port}", _proc=proc, _log=log, _tmp=[tmp])
 
 
+IMAGE_TAG_GPU = "mlops-labs/vision-test:gpu"
 _image: list[str] = []
 
 
-def image() -> str:
-    """Build the CPU image once per session, with the models staged into model/."""
+def image(tag: str = IMAGE_TAG, dockerfile: str = "Dockerfile", buildargs: dict | None = None) -> str:
+    """Build an image of the server once per session (the CPU one by default), with the
+    models staged into model/."""
     import docker
 
-    if _image:
-        return _image[0]
+    if tag in _image:
+        return tag
     ctx = Path(tempfile.mkdtemp(prefix="vision-ctx-"))
     try:
         shutil.copytree(VISION_DIR, ctx, dirs_exist_ok=True,
@@ -80,18 +82,19 @@ def image() -> str:
         for f in MODELS.glob("vision-v*"):
             if f.suffix in (".onnx", ".json"):
                 shutil.copy2(f, ctx / "model" / f.name)
-        docker.from_env().images.build(path=str(ctx), tag=IMAGE_TAG, rm=True, labels={LABEL: "1"})
+        docker.from_env().images.build(path=str(ctx), tag=tag, dockerfile=dockerfile, buildargs=buildargs or {},
+                                       rm=True, labels={LABEL: "1"})
     finally:
         shutil.rmtree(ctx, ignore_errors=True)
-    _image.append(IMAGE_TAG)
-    return IMAGE_TAG
+    _image.append(tag)
+    return tag
 
 
-def start_container(env: dict[str, str]) -> Server:
+def start_container(env: dict[str, str], tag: str | None = None) -> Server:
     import docker
 
     client = docker.from_env()
-    c = client.containers.run(image(), detach=True, name=f"vision-test-{uuid.uuid4().hex[:8]}",
+    c = client.containers.run(tag or image(), detach=True, name=f"vision-test-{uuid.uuid4().hex[:8]}",
                               labels={LABEL: "1"}, environment={"WEB_CONCURRENCY": "2", **env},
                               ports={"8000/tcp": ("127.0.0.1", None)})
     for _ in range(100):
