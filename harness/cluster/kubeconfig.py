@@ -27,7 +27,7 @@ import subprocess
 import threading
 from typing import Any
 
-from harness.cluster.base import BackendUnavailable, NotFound
+from harness.cluster.base import BackendUnavailable
 from harness.errors import CommandError
 from harness.waiting import DEFAULT_TIMEOUTS, FinalError, Timeouts, wait_for
 
@@ -106,17 +106,7 @@ class KubeconfigCluster(RealCluster):
             with contextlib.suppress(Exception):
                 self.delete_namespace()
         finally:
-            if self._api is not None:
-                self._api.close()
-            with contextlib.suppress(Exception):
-                atexit.unregister(self.stop)
-
-    def __enter__(self) -> "KubeconfigCluster":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+            self._release()
 
     # ---- Cluster protocol ------------------------------------------------------------------
     def load_image(self, image: str) -> None:
@@ -125,10 +115,7 @@ class KubeconfigCluster(RealCluster):
             "the cluster pulls from (docker tag + docker push) and use that name in the manifests")
 
     def service_url(self, service: str, port: int | str) -> str:
-        svc = self.get("Service", service)
-        sp = next((p for p in svc["spec"].get("ports") or [] if port in (p["port"], p.get("name"))), None)
-        if sp is None:
-            raise NotFound(f'service "{service}" has no port {port!r}', kind="Service", name=service)
+        svc, sp = self.service_port(service, port)
         for ing in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
             host = ing.get("ip") or ing.get("hostname")
             if svc["spec"].get("type") == "LoadBalancer" and host:

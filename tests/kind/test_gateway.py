@@ -87,16 +87,19 @@ def kubectl() -> Kubectl:
     return Kubectl(Runner())
 
 
+def traefik_available(apiserver) -> None:
+    apiserver.on("GET", "/apis/apps/v1/namespaces/mlops-gateway/deployments/traefik",
+                 {"metadata": {"name": "traefik", "generation": 1}, "spec": {"replicas": 1},
+                  "status": {"observedGeneration": 1, "availableReplicas": 1, "updatedReplicas": 1}})
+
+
 def test_install_applies_crds_waits_established_then_traefik_then_waits_for_the_class(tools, api, apiserver, fast):
     tools.rule("kubectl", "apply --validate=strict -f .*grpcroutes", "customresourcedefinition... created\n")
     tools.rule("kubectl", "wait --for=condition=Established", "condition met\n")
     tools.rule("kubectl", "apply --validate=strict -f .*gateway-traefik.yaml", "deployment.apps/traefik created\n")
     tools.rule("kubectl", "get gatewayclass", "Unknown", times=2)
     tools.rule("kubectl", "get gatewayclass", "True")
-    apiserver.on("GET", "/apis/apps/v1/namespaces/mlops-gateway/deployments/traefik",
-                 {"metadata": {"name": "traefik", "generation": 1},
-                  "spec": {"replicas": 1}, "status": {"observedGeneration": 1, "availableReplicas": 1,
-                                                      "updatedReplicas": 1}})
+    traefik_available(apiserver)
     install(GATEWAY_API, kubectl(), api, fast)
     argvs = tools.argvs("kubectl")
     crd_files = [a for p in GATEWAY_API_CRDS for a in ("-f", str(p))]
@@ -110,9 +113,7 @@ def test_a_class_that_is_never_accepted_is_stuck_with_the_last_answer(tools, api
     tools.rule("kubectl", "apply", "ok\n")
     tools.rule("kubectl", "wait", "condition met\n")
     tools.rule("kubectl", "get gatewayclass", "False")
-    apiserver.on("GET", "/apis/apps/v1/namespaces/mlops-gateway/deployments/traefik",
-                 {"metadata": {"name": "traefik", "generation": 1}, "spec": {"replicas": 1},
-                  "status": {"observedGeneration": 1, "availableReplicas": 1, "updatedReplicas": 1}})
+    traefik_available(apiserver)
     apiserver.on("GET", "/api/v1/namespaces/mlops-gateway/pods", {"kind": "PodList", "items": []})
     apiserver.on("GET", "/api/v1/namespaces/mlops-gateway/events", {"kind": "EventList", "items": []})
     with pytest.raises(Stuck, match=r"failed to install addon gateway-api.*printed 'False', not 'True'"):

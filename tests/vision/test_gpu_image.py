@@ -7,8 +7,6 @@ Debian base. onnxruntime-gpu without CUDA libraries falls back to CPUExecutionPr
 exactly the behaviour the image documents for a node without a GPU."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from harness import images
@@ -43,12 +41,7 @@ def test_gpu_image_that_must_use_cuda_is_not_ready_without_one(gpu_image):
     s = vs.start_container({"EXECUTION_PROVIDER": "cuda"}, tag=gpu_image)
     try:
         s.wait_live()
-        deadline = time.monotonic() + 30
-        while True:
-            r = s.get("/readyz")
-            if "EXECUTION_PROVIDER=cuda" in r.text or time.monotonic() > deadline:
-                break
-            time.sleep(0.3)
+        r = vs.readyz_until(s, "EXECUTION_PROVIDER=cuda", timeout=30)
         assert r.status_code == 503 and "EXECUTION_PROVIDER=cuda" in r.text, r.text
     finally:
         s.stop()

@@ -257,12 +257,7 @@ def test_cuda_required_without_a_gpu_is_not_ready():
     s = vs.start("host", {"EXECUTION_PROVIDER": "cuda"})
     try:
         s.wait_live()
-        deadline = time.monotonic() + 20
-        while True:
-            r = s.get("/readyz")
-            if "EXECUTION_PROVIDER=cuda" in r.text or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        r = vs.readyz_until(s, "EXECUTION_PROVIDER=cuda")
         assert r.status_code == 503 and _is_json_error(r)
         assert "EXECUTION_PROVIDER=cuda" in r.json()["error"], r.text
         assert s.get("/livez").status_code == 200

@@ -121,3 +121,13 @@ def remove_image() -> None:
         except Exception:  # noqa: BLE001
             pass
     _image.clear()
+
+
+def readyz_until(s: Server, text: str, timeout: float = 20):
+    """GET /readyz until its body mentions ``text`` (or ``timeout`` s pass); the last response."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = s.get("/readyz")
+        if text in r.text or time.monotonic() > deadline:
+            return r
+        time.sleep(0.2)

@@ -143,27 +143,14 @@ class KindCluster(RealCluster):
             if not self.keep_cluster:
                 self.lifecycle.delete()
         finally:
-            if self._api is not None:
-                self._api.close()
-            with contextlib.suppress(Exception):
-                atexit.unregister(self.stop)
-
-    def __enter__(self) -> "KindCluster":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+            self._release()
 
     # ---- Cluster protocol ----------------------------------------------------------------
     def load_image(self, image: str) -> None:
         images.load(self.runner, self.cluster_name, image, timeout=self.timeouts.image_build)
 
     def service_url(self, service: str, port: int | str) -> str:
-        svc = self.get("Service", service)
-        sp = next((p for p in svc["spec"].get("ports") or [] if port in (p["port"], p.get("name"))), None)
-        if sp is None:
-            raise NotFound(f'service "{service}" has no port {port!r}', kind="Service", name=service)
+        svc, sp = self.service_port(service, port)
         selector = svc["spec"].get("selector")
         if not selector:
             raise Invalid(f'service "{service}" has no selector: the grader cannot reach its pods through a '

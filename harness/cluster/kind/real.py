@@ -15,6 +15,8 @@ Objects are applied one at a time, in order, and the first error stops.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import secrets
 from pathlib import Path
@@ -66,6 +68,29 @@ class RealCluster:
 
     def _ns(self, kind: str, namespace: str | None) -> str | None:
         return None if not self.api.resource(kind).namespaced else (namespace or self.namespace)
+
+    # ---- lifecycle helpers (subclasses define start/stop) --------------------------------
+    def __enter__(self) -> "RealCluster":
+        self.start()   # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()   # type: ignore[attr-defined]
+
+    def _release(self) -> None:
+        """The last step of ``stop``: close the API client, forget the atexit hook."""
+        if self._api is not None:
+            self._api.close()
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.stop)   # type: ignore[attr-defined]
+
+    def service_port(self, service: str, port: int | str) -> tuple[Obj, Obj]:
+        """The Service and its port entry matching ``port`` (number or name); NotFound otherwise."""
+        svc = self.get("Service", service)
+        sp = next((p for p in svc["spec"].get("ports") or [] if port in (p["port"], p.get("name"))), None)
+        if sp is None:
+            raise NotFound(f'service "{service}" has no port {port!r}', kind="Service", name=service)
+        return svc, sp
 
     # ---- namespace of this run ----------------------------------------------------------
     def create_namespace(self) -> None:

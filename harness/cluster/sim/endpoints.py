@@ -16,7 +16,6 @@ affinity, dual-stack, slices over 100 endpoints.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ from harness.cluster.base import ApiError, Obj
 from . import podutil
 from .labels import equality_matcher
 from .probes import resolve_port
+from .propagation import DelayedTables
 
 SERVICE_LABEL = "kubernetes.io/service-name"
 MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
@@ -57,40 +57,12 @@ def _pod_port(pod: Obj, svc_port: dict[str, Any]) -> tuple[int, str] | None:
 class EndpointsController:
     def __init__(self, store, clock, timers, propagation_delay: float = 1.0):
         self.store, self.clock, self.timers = store, clock, timers
-        self.delay = propagation_delay
-        self._lock = threading.Lock()
-        self._programmed: dict[tuple[str, str, int], list[Backend]] = {}
-        self._desired: dict[tuple[str, str, int], list[Backend]] = {}
-        self._pending: list[tuple[float, tuple[str, str, int], list[Backend]]] = []
+        # (namespace, service, port) -> the ready backends kube-proxy is programmed with
+        self._tables = DelayedTables(timers, propagation_delay)
 
     # ---- kube-proxy side ------------------------------------------------------------
     def backends(self, namespace: str, service: str, port: int) -> list[Backend]:
-        with self._lock:
-            return list(self._programmed.get((namespace, service, port), []))
-
-    def _program(self, now: float) -> None:
-        with self._lock:
-            keep = []
-            for t, key, table in self._pending:
-                if t <= now:
-                    if table is None:
-                        self._programmed.pop(key, None)
-                    else:
-                        self._programmed[key] = table
-                else:
-                    keep.append((t, key, table))
-                    self.timers.at(t)
-            self._pending = keep
-
-    def _want(self, key: tuple[str, str, int], table: list[Backend] | None, now: float) -> None:
-        if self._desired.get(key) == table:
-            return
-        if table is None:
-            self._desired.pop(key, None)
-        else:
-            self._desired[key] = table
-        with self._lock:
-            self._pending.append((now + self.delay, key, table))
+        return list(self._tables.get((namespace, service, port)) or [])
 
     # ---- controllers -----------------------------------------------------------------------
     def sync(self) -> None:
@@ -125,10 +97,10 @@ class EndpointsController:
                         ready.append(b)
                     elif podutil.is_ready(p):
                         fallback.append(b)
-                self._want(key, ready or fallback, now)
-        for key in set(self._desired) - seen:
-            self._want(key, None, now)
-        self._program(now)
+                self._tables.want(key, ready or fallback, now)
+        for key in self._tables.wanted() - seen:
+            self._tables.want(key, None, now)
+        self._tables.program(now)
 
     def _sync_endpoints(self, svc: Obj, members: list[Obj]) -> None:
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]

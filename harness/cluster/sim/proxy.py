@@ -17,92 +17,29 @@ import asyncio
 import itertools
 import socket
 import struct
-import threading
-import time
 from typing import Callable
+
+from .listeners import Listeners
 
 Resolver = Callable[[tuple], list[tuple[str, int]]]
 
 
-class ProxyManager:
+class ProxyManager(Listeners):
+    thread_name = "sim-service-proxy"
+
     def __init__(self, resolve: Resolver, host: str = "127.0.0.1"):
-        self._resolve, self._host = resolve, host
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._servers: dict[tuple, asyncio.base_events.Server] = {}
-        self._ports: dict[tuple, int] = {}
+        super().__init__(host)
+        self._resolve = resolve
         self._rr: dict[tuple, itertools.count] = {}
         self._handlers: set[asyncio.Task] = set()   # strong references, see _handle
-        self._lock = threading.Lock()
         self.connections = 0
         self.resets = 0
 
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="sim-service-proxy", daemon=True)
-            self._thread.start()
-        return self._loop
-
-    def ensure(self, key: tuple) -> int:
-        """Start (once) the listener for ``key`` = (namespace, service, port); return its local port."""
-        with self._lock:
-            if key in self._ports:
-                return self._ports[key]
-            loop = self._ensure_loop()
-            fut = asyncio.run_coroutine_threadsafe(
-                asyncio.start_server(lambda r, w: self._handle(key, r, w), self._host, 0, backlog=512), loop)
-            server = fut.result(timeout=10)
-            self._servers[key] = server
-            self._ports[key] = server.sockets[0].getsockname()[1]
-            self._rr[key] = itertools.count()
-            return self._ports[key]
-
-    def close(self, key: tuple) -> None:
-        with self._lock:
-            server = self._servers.pop(key, None)
-            self._ports.pop(key, None)
-        if server is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(server.close)
-
-    def keys(self) -> list[tuple]:
-        with self._lock:
-            return list(self._ports)
+    def _listening(self, key: tuple) -> None:
+        self._rr[key] = itertools.count()
 
     def stats(self) -> dict[str, float]:
-        cpu = 0.0
-        if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            async def _cpu() -> float:
-                return time.thread_time()
-            cpu = asyncio.run_coroutine_threadsafe(_cpu(), self._loop).result(timeout=5)
-        return {"connections": self.connections, "resets": self.resets, "cpu_seconds": cpu}
-
-    def stop(self) -> None:
-        with self._lock:
-            servers, self._servers, self._ports = list(self._servers.values()), {}, {}
-        loop, self._loop = self._loop, None
-        if loop is None:
-            return
-
-        async def _shutdown() -> None:
-            for s in servers:
-                s.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            # let every connection handler finish its cancellation before the
-            # loop closes (otherwise: "Task was destroyed but it is pending!")
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        try:
-            asyncio.run_coroutine_threadsafe(_shutdown(), loop).result(timeout=5)
-        except Exception:  # noqa: BLE001 - stopping anyway
-            pass
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if not loop.is_running():
-            loop.close()
+        return {"connections": self.connections, "resets": self.resets, "cpu_seconds": self.cpu_seconds()}
 
     # ---- data path -----------------------------------------------------------------
     def _reset(self, writer: asyncio.StreamWriter) -> None:

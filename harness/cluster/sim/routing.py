@@ -46,8 +46,6 @@ import json
 import random
 import re
 import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +53,8 @@ from harness.cluster.base import Obj
 
 from .clock import rfc3339
 from .labels import equality_matcher
+from .listeners import Listeners
+from .propagation import DelayedTables
 from .store import ISTIO_GATEWAY
 
 GW_GROUP = "gateway.networking.k8s.io"
@@ -169,23 +169,17 @@ class RoutingController:
                  seed: int = 0):
         self.store, self.clock, self.timers = store, clock, timers
         self.endpoints, self.runtime = endpoints, runtime
-        self.delay = propagation_delay
         self.seed = seed
-        self._lock = threading.Lock()
-        self._programmed: dict[tuple, Table] = {}
-        self._desired: dict[tuple, Table] = {}
-        self._pending: list[tuple[float, tuple, Table | None]] = []
+        self._tables = DelayedTables(timers, propagation_delay)   # listener key -> Table
         self._labels: dict[str, dict[str, str]] = {}      # "ns/pod" -> labels (Istio subsets)
         self.server = RouterServer(self)
 
     # ---- data-plane side ------------------------------------------------------------------
     def table(self, key: tuple) -> Table | None:
-        with self._lock:
-            return self._programmed.get(key)
+        return self._tables.get(key)
 
     def listener_keys(self) -> list[tuple]:
-        with self._lock:
-            return sorted(set(self._programmed) | set(self._desired))
+        return self._tables.keys()
 
     def backends(self, t: Target) -> list[tuple[str, int]]:
         out = []
@@ -199,31 +193,6 @@ class RoutingController:
                 out.append(addr)
         return out
 
-    # ---- programming with a delay ------------------------------------------------------------
-    def _want(self, key: tuple, table: Table | None, now: float) -> None:
-        if self._desired.get(key) == table:
-            return
-        if table is None:
-            self._desired.pop(key, None)
-        else:
-            self._desired[key] = table
-        with self._lock:
-            self._pending.append((now + self.delay, key, table))
-
-    def _program(self, now: float) -> None:
-        with self._lock:
-            keep = []
-            for t, key, table in self._pending:
-                if t <= now:
-                    if table is None:
-                        self._programmed.pop(key, None)
-                    else:
-                        self._programmed[key] = table
-                else:
-                    keep.append((t, key, table))
-                    self.timers.at(t)
-            self._pending = keep
-
     # ---- sync -------------------------------------------------------------------------------
     def sync(self) -> None:
         now = self.clock.now()
@@ -231,7 +200,7 @@ class RoutingController:
         routes = self.store.list("HTTPRoute", record=False)
         igws = self.store.list(ISTIO_GATEWAY, record=False)
         vss = self.store.list("VirtualService", record=False)
-        if not (gateways or routes or igws or vss or self._desired or self._pending):
+        if not (gateways or routes or igws or vss or self._tables.busy()):
             return
         services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s
                     for s in self.store.list("Service", record=False)}
@@ -242,9 +211,9 @@ class RoutingController:
             self._labels = {f'{p["metadata"]["namespace"]}/{p["metadata"]["name"]}': p["metadata"].get("labels") or {}
                             for p in self.store.list("Pod", record=False)}
             self._sync_istio(igws, vss, services, seen, now)
-        for key in set(self._desired) - seen:
-            self._want(key, None, now)
-        self._program(now)
+        for key in self._tables.wanted() - seen:
+            self._tables.want(key, None, now)
+        self._tables.program(now)
 
     # ---- Gateway API ----------------------------------------------------------------------------
     def _ref_grants(self) -> list[Obj]:
@@ -382,7 +351,7 @@ class RoutingController:
             any_ok |= supported
             if supported:
                 seen.add(key)
-                self._want(key, self._compile_gateway(attached.get(key, [])), now)
+                self._tables.want(key, self._compile_gateway(attached.get(key, [])), now)
                 conds = [_cond("Accepted", True, "Accepted", "Listener is accepted", gen, prev, stamp),
                          _cond("Programmed", True, "Programmed", "Listener is programmed", gen, prev, stamp)]
             else:
@@ -484,7 +453,7 @@ class RoutingController:
                     rule = Rule(rid, i, targets, direct, unsupported, _duration(h.get("timeout")))
                     for m in h.get("match") or [{}]:
                         entries.append((self._istio_match(m), rule))
-            self._want(key, Table(tuple(entries)), now)
+            self._tables.want(key, Table(tuple(entries)), now)
 
     @staticmethod
     def _binds(ref: str, vs_ns: str, gns: str, gname: str) -> bool:
@@ -574,19 +543,16 @@ class _Stats:
     by_status: dict = field(default_factory=dict)
 
 
-class RouterServer:
+class RouterServer(Listeners):
     """The HTTP listeners (one asyncio loop, one daemon thread). ``ensure(key)`` returns a local port."""
+    thread_name = "sim-gateway-router"
 
     def __init__(self, controller: RoutingController, host: str = "127.0.0.1"):
-        self.ctl, self._host = controller, host
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._servers: dict[tuple, Any] = {}
-        self._ports: dict[tuple, int] = {}
+        super().__init__(host)
+        self.ctl = controller
         self._rngs: dict[tuple, random.Random] = {}
         self._rr: dict[tuple, itertools.count] = {}
         self._pool: dict[tuple[str, int], list] = {}
-        self._lock = threading.Lock()
         self.stats_ = _Stats()
 
     def rng(self, key: tuple) -> random.Random:
@@ -600,72 +566,15 @@ class RouterServer:
         self.ctl.seed = seed
         self._rngs.clear()
 
-    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="sim-gateway-router", daemon=True)
-            self._thread.start()
-        return self._loop
-
-    def ensure(self, key: tuple) -> int:
-        with self._lock:
-            if key in self._ports:
-                return self._ports[key]
-            loop = self._ensure_loop()
-            fut = asyncio.run_coroutine_threadsafe(
-                asyncio.start_server(lambda r, w: self._handle(key, r, w), self._host, 0, backlog=512), loop)
-            server = fut.result(timeout=10)
-            self._servers[key] = server
-            self._ports[key] = server.sockets[0].getsockname()[1]
-            return self._ports[key]
-
-    def keys(self) -> list[tuple]:
-        with self._lock:
-            return list(self._ports)
-
-    def close(self, key: tuple) -> None:
-        with self._lock:
-            server = self._servers.pop(key, None)
-            self._ports.pop(key, None)
-        if server is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(server.close)
-
     def stats(self) -> dict[str, Any]:
-        cpu = 0.0
-        if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            async def _cpu() -> float:
-                return time.thread_time()
-            cpu = asyncio.run_coroutine_threadsafe(_cpu(), self._loop).result(timeout=5)
-        return {"requests": self.stats_.requests, "by_status": dict(self.stats_.by_status), "cpu_seconds": cpu}
+        return {"requests": self.stats_.requests, "by_status": dict(self.stats_.by_status),
+                "cpu_seconds": self.cpu_seconds()}
 
-    def stop(self) -> None:
-        with self._lock:
-            servers, self._servers, self._ports = list(self._servers.values()), {}, {}
-        loop, self._loop = self._loop, None
-        if loop is None:
-            return
-
-        async def _shutdown() -> None:
-            for s in servers:
-                s.close()
-            for conns in self._pool.values():
-                for _, w in conns:
-                    w.close()
-            self._pool.clear()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        try:
-            asyncio.run_coroutine_threadsafe(_shutdown(), loop).result(timeout=5)
-        except Exception:  # noqa: BLE001 - stopping anyway
-            pass
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if not loop.is_running():
-            loop.close()
+    async def _before_shutdown(self) -> None:
+        for conns in self._pool.values():
+            for _, w in conns:
+                w.close()
+        self._pool.clear()
 
     # ---- per connection / per request ----------------------------------------------------------------
     async def _handle(self, key: tuple, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
