@@ -92,8 +92,8 @@ def build_reference_image(tag: str = IMAGE_V1, log: Callable[[str], None] = prin
         (ctx / "model").mkdir(exist_ok=True)
         for a in arts:
             shutil.copy2(a, ctx / "model" / a.name)
-        if dockerfile == "Dockerfile":   # FROM python:3.11-slim (an offline stand-in when it cannot be pulled)
-            images.ensure_base_image(log=log)
+        for base in images.from_images(ctx / dockerfile):   # python:3.11-slim: an offline stand-in if need be
+            images.ensure_base_image(base, log=log)
         result = images.build(ctx, tag, dockerfile=dockerfile)
     if not result.ok:
         raise GradingError(f"failed to build the reference image {tag}: {result.error}\n{result.log_tail()}",

@@ -42,7 +42,7 @@ from harness.waiting import DEFAULT_TIMEOUTS, Timeouts, WaitTimeout, wait_for
 from . import addons as addons_mod
 from . import images
 from .cli import INSTALL, Logger, Runner, require, which
-from .cluster import CONFIG, DEFAULT_NAME, GATEWAY_NODE_PORT, KindLifecycle, node_ports, published_ports
+from .cluster import CONFIG, DEFAULT_NAME, GATEWAY_NODE_PORT, KindLifecycle, node_ports
 from .diagnostics import summary
 from .real import RealCluster
 
@@ -76,7 +76,6 @@ class KindCluster(RealCluster):
         self.keep_cluster = _env_flag("KEEP_CLUSTER", True) if keep_cluster is None else keep_cluster
         self.addons = tuple(addons)
         self.node_ports = node_ports(config)
-        self.gateway_published = GATEWAY_NODE_PORT in published_ports(config)
         self.lifecycle = KindLifecycle(self.cluster_name, runner=self.runner,
                                        state_dir=state_dir or default_state_dir(), config=config,
                                        node_image=node_image or os.environ.get("KIND_NODE_IMAGE") or None,
@@ -193,8 +192,6 @@ class KindCluster(RealCluster):
             raise Invalid(f'Gateway "{gateway}": no HTTP listener on port {self.GATEWAY_LISTENER_PORT} (has '
                           f"{ports or 'none'}); Traefik serves a listener only on the port of one of its entrypoints: "
                           f"set spec.listeners[].port: {self.GATEWAY_LISTENER_PORT}", kind="Gateway", name=gateway)
-        if not self.gateway_published:
-            raise BackendUnavailable(f"the kind config does not publish NodePort {GATEWAY_NODE_PORT} on 127.0.0.1")
 
         def programmed() -> Obj | bool:
             g = self.get("Gateway", gateway, ns)
