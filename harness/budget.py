@@ -19,20 +19,26 @@ CONTAINER_PIDS = 512
 POD_MAX_MEMORY_BYTES = 2 * GiB
 POD_MAX_CPU_MILLI = 2000
 
-# The namespace of one grading (ResourceQuota). Labs scale to at most 6-8 pods,
-# plus surge during rollouts; 16 leaves room for both and stops floods.
+# The namespace of one grading (ResourceQuota + LimitRange, applied by the lab
+# context before the submission, on every backend). Labs scale to at most 6-8
+# pods plus rollout surge; 16 leaves room for both and stops floods.
+# CPU is deliberately not in the quota: a quota on requests.cpu/limits.cpu makes
+# the API server refuse every pod without a cpu request ("must specify
+# requests.cpu"), and a LimitRange cpu default would give them one. Either would
+# hide what Lab 03 and the hpa practice teach (an HPA without requests shows
+# <unknown>). Pods and memory bound the footprint; CPU is shared by cgroups.
 NAMESPACE_QUOTA = {
     "pods": "16",
-    "requests.cpu": "8",
     "requests.memory": "8Gi",
-    "limits.cpu": "16",
     "limits.memory": "16Gi",
 }
-# The LimitRange: a container that sets no resources gets these defaults
-# (it is not refused), and no container may exceed the pod ceiling.
-CONTAINER_DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
-CONTAINER_DEFAULT_LIMIT = {"cpu": "1", "memory": "512Mi"}
-CONTAINER_MAX = {"cpu": "2", "memory": "2Gi"}
+# The LimitRange (type Container): memory defaults for a container that sets none
+# (so the memory quota never refuses it) and the per-container ceiling.
+CONTAINER_DEFAULT_REQUEST = {"memory": "128Mi"}
+CONTAINER_DEFAULT_LIMIT = {"memory": "1Gi"}
+CONTAINER_MAX = {"memory": "2Gi"}
+QUOTA_NAME = "grading-quota"
+LIMITRANGE_NAME = "grading-limits"
 
 
 def describe() -> str:
