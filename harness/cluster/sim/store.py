@@ -16,12 +16,18 @@ exactly as the API server returns them. This mirrors client-go's
   :meth:`Store.prepend_reactor` can answer or fail any verb (injected faults);
 * watchers are called after each write with ``("ADDED"|"MODIFIED"|"DELETED", obj)``.
 
-Not modelled: server-side field validation, managedFields, finalizers, list
-pagination and watch bookmarks/resume (a watcher sees only writes made after it
-subscribed).
+* every write is also kept, in resourceVersion order, in a ring buffer of the
+  last ``history`` events (:meth:`Store.events_since`): the HTTP API's watches
+  resume from a resourceVersion with it, and one older than the buffer is
+  :class:`Expired` (410 Gone), as etcd's compaction makes it upstream. A
+  DELETED event carries the resourceVersion of the deletion, as upstream's do.
+
+Not modelled: server-side field validation, managedFields, finalizers and list
+pagination.
 """
 from __future__ import annotations
 
+import collections
 import copy
 import random
 import threading
@@ -29,7 +35,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from harness.cluster.base import AlreadyExists, Conflict, NotFound, Obj
+from harness.cluster.base import AlreadyExists, ApiError, Conflict, NotFound, Obj
 
 from .clock import rfc3339
 from .labels import parse_selector
@@ -72,6 +78,22 @@ def resource_name(kind: str) -> str:
     return f"{plural}.{group}" if group else plural
 
 
+class Expired(ApiError):
+    """A watch or list from a resourceVersion the store no longer keeps history for."""
+
+    code, reason = 410, "Expired"
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One write, as a watch sees it: ``type`` is ADDED/MODIFIED/DELETED, ``obj`` a private copy."""
+
+    rv: int
+    type: str
+    kind: str
+    obj: Obj = field(repr=False)
+
+
 @dataclass
 class Action:
     """One recorded call: ``verb`` is get/list/create/update/delete."""
@@ -91,8 +113,9 @@ Watcher = Callable[[str, Obj], None]
 class Store:
     """Thread-safe tracker of API objects. See the module docstring."""
 
-    def __init__(self, clock, *, seed: int = 0):
+    def __init__(self, clock, *, seed: int = 0, history: int = 5000):
         self._clock = clock
+        self._history: collections.deque[WatchEvent] = collections.deque(maxlen=history)
         self._objs: dict[tuple[str, str, str], Obj] = {}
         self._rv = 0
         self._lock = threading.RLock()
@@ -107,9 +130,30 @@ class Store:
         with self._lock:
             self._reactors.insert(0, (verb, kind, fn))
 
-    def watch(self, fn: Watcher) -> None:
+    def watch(self, fn: Watcher) -> Callable[[], None]:
+        """Call ``fn(event_type, obj)`` after each write; returns a function that unsubscribes."""
         with self._lock:
             self._watchers.append(fn)
+        return lambda: self.unwatch(fn)
+
+    def unwatch(self, fn: Watcher) -> None:
+        with self._lock:
+            try:
+                self._watchers.remove(fn)
+            except ValueError:
+                pass
+
+    def events_since(self, rv: int, kind: str | None = None) -> list[WatchEvent]:
+        """The writes after resourceVersion ``rv`` (oldest first), optionally of one stored kind.
+        Raises :class:`Expired` when ``rv`` is older than the ring buffer remembers."""
+        with self._lock:
+            oldest = self._history[0].rv if self._history else self._rv + 1
+            if rv < oldest - 1 and rv < self._rv:
+                raise Expired(f"too old resource version: {rv} ({oldest - 1})")
+            return [e for e in self._history if e.rv > rv and (kind is None or e.kind == kind)]
+
+    def _remember(self, type_: str, kind: str, obj: Obj) -> None:
+        self._history.append(WatchEvent(int(obj["metadata"]["resourceVersion"]), type_, kind, copy.deepcopy(obj)))
 
     @property
     def revision(self) -> int:
@@ -201,6 +245,7 @@ class Store:
             meta["generation"] = 1
             self._objs[key] = obj
             out = copy.deepcopy(obj)
+            self._remember("ADDED", kind, out)
         self._notify([("ADDED", out)])
         return copy.deepcopy(out)
 
@@ -244,6 +289,7 @@ class Store:
             new["metadata"]["resourceVersion"] = self._bump()
             self._objs[key] = new
             out = copy.deepcopy(new)
+            self._remember("MODIFIED", kind, out)
         self._notify([("MODIFIED", out)])
         return copy.deepcopy(out)
 
@@ -257,7 +303,8 @@ class Store:
                 obj = self._objs.pop(self._key(kind, namespace, name))
             except KeyError:
                 raise NotFound(f'{resource_name(kind)} "{name}" not found', kind=kind, name=name) from None
-            self._bump()
+            obj["metadata"]["resourceVersion"] = self._bump()
+            self._remember("DELETED", kind, obj)
         self._notify([("DELETED", obj)])
         return copy.deepcopy(obj)
 
