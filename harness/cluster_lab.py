@@ -94,7 +94,7 @@ def build_reference_image(tag: str = IMAGE_V1, log: Callable[[str], None] = prin
             shutil.copy2(a, ctx / "model" / a.name)
         for base in images.from_images(ctx / dockerfile):   # python:3.11-slim: an offline stand-in if need be
             images.ensure_base_image(base, log=log)
-        result = images.build(ctx, tag, dockerfile=dockerfile)
+        result = images.build(ctx, tag, dockerfile=dockerfile, limited=False)   # ours, trusted
     if not result.ok:
         raise GradingError(f"failed to build the reference image {tag}: {result.error}\n{result.log_tail()}",
                            fix=f"build it by hand to see the whole log: docker build -f {src / dockerfile} {src}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,6 @@ def available() -> bool:
 class BuildStep:
     number: int
     instruction: str
-    cached: bool = False
 
 
 @dataclass
@@ -62,8 +62,9 @@ class BuildResult:
     tag: str
     duration_s: float
     log: list[str] = field(default_factory=list)
-    steps: list[BuildStep] = field(default_factory=list)
+    steps: list[BuildStep] = field(default_factory=list)   # from the log: for progress only, never for judging
     error: str = ""
+    notices: list[str] = field(default_factory=list)
 
     def log_tail(self, n: int = 15) -> str:
         return "\n".join(self.log[-n:])
@@ -102,15 +103,72 @@ def ensure_base_image(image: str = BASE_IMAGE, log: Callable[[str], None] = prin
                            fix=f"run `bash {BASE_SCRIPT}` and read its message")
 
 
+class _BuildClient:
+    """A low-level client for one build. Its response can be closed from
+    another thread (that is how the deadline cancels a build), and it passes
+    the Engine API's ``cgroupparent`` build parameter, which docker-py's
+    ``build()`` does not expose."""
+
+    def __init__(self, timeout: float, cgroup_parent: str | None = None):
+        import docker
+
+        class Client(docker.APIClient):
+            response = None
+
+            def _post(self, url, **kwargs):
+                if cgroup_parent and url.endswith("/build"):
+                    kwargs["params"] = {**(kwargs.get("params") or {}), "cgroupparent": cgroup_parent}
+                return super()._post(url, **kwargs)
+
+            def _stream_helper(self, response, decode=False):
+                type(self).response = response
+                return super()._stream_helper(response, decode)
+
+        self.api = Client(**docker.utils.kwargs_from_env(), timeout=timeout, version="auto")
+
+    def close(self) -> None:
+        resp = type(self.api).response
+        try:
+            if resp is not None:
+                resp.close()
+        finally:
+            self.api.close()
+
+
 def build(context: Path, tag: str, *, on_log: Callable[[str], None] | None = None,
-          timeout: float = 900, buildargs: dict | None = None, dockerfile: str = "Dockerfile") -> BuildResult:
-    """Build ``context`` (its ``dockerfile``, relative to it) with streamed logs."""
+          timeout: float = 900, buildargs: dict | None = None, dockerfile: str = "Dockerfile",
+          limited: bool = True) -> BuildResult:
+    """Build ``context`` (its ``dockerfile``, relative to it) with streamed logs.
+
+    ``timeout`` is a deadline for the whole build, whatever it prints. With
+    ``limited`` (a learner's Dockerfile), RUN steps get the container budget
+    of harness.budget (memory, swap, CPU, pids: see build_sandbox).
+    """
+    from .build_sandbox import BuildSandbox, container_limits, explain_failure
+
     c = client()
     start = time.monotonic()
     result = BuildResult(ok=False, image_id=None, tag=tag, duration_s=0.0)
+    box = BuildSandbox.create(c.info()) if limited else None
+    if box is not None and box.notice:
+        result.notices.append(box.notice)
+    low = _BuildClient(timeout=timeout + 30, cgroup_parent=box.parent if box else None)
+    expired = threading.Event()
+    done = threading.Event()
+
+    def watchdog() -> None:
+        if not done.wait(timeout):
+            expired.set()
+            if box is not None:
+                box.kill_all()
+            low.close()
+
+    guard = threading.Thread(target=watchdog, name="build-deadline", daemon=True)
+    guard.start()
+    kwargs = {"container_limits": container_limits()} if limited else {}
     try:
-        stream = c.api.build(path=str(context), tag=tag, dockerfile=dockerfile, rm=True, forcerm=True, decode=True,
-                             labels={LABEL: "1"}, buildargs=buildargs or {}, timeout=timeout)
+        stream = low.api.build(path=str(context), tag=tag, dockerfile=dockerfile, rm=True, forcerm=True, decode=True,
+                               labels={LABEL: "1"}, buildargs=buildargs or {}, **kwargs)
         for chunk in stream:
             if "stream" in chunk:
                 for line in chunk["stream"].splitlines():
@@ -122,8 +180,6 @@ def build(context: Path, tag: str, *, on_log: Callable[[str], None] | None = Non
                     m = _STEP.match(line)
                     if m:
                         result.steps.append(BuildStep(int(m.group(1)), m.group(3)))
-                    elif "Using cache" in line and result.steps:
-                        result.steps[-1].cached = True
             if "error" in chunk:
                 result.error = chunk["error"].strip()
                 result.log.append(result.error)
@@ -132,16 +188,37 @@ def build(context: Path, tag: str, *, on_log: Callable[[str], None] | None = Non
             if "aux" in chunk and "ID" in chunk["aux"]:
                 result.image_id = chunk["aux"]["ID"]
     except Exception as exc:  # noqa: BLE001 - the daemon refused the context or the Dockerfile
-        result.error = f"{type(exc).__name__}: {exc}"
-        result.log.append(result.error)
+        if not expired.is_set():
+            result.error = f"{type(exc).__name__}: {exc}"
+            result.log.append(result.error)
+    finally:
+        done.set()
+        low.close()
+        if box is not None:
+            box.kill_all()
+            pids_hit = box.pids_limit_hit()
+            box.remove()
+    if box is not None and result.error and not expired.is_set():
+        result.error = explain_failure(result.error, pids_hit)
     result.duration_s = time.monotonic() - start
-    if not result.error and result.image_id is None:
+    if expired.is_set():
+        at = f" (it was at step {result.steps[-1].number}/{_total(result)}: {result.steps[-1].instruction[:60]})" \
+            if result.steps else ""
+        result.error = f"the build did not finish within its {timeout:.0f}s deadline and was stopped{at}"
+        result.log.append(result.error)
+        result.image_id = None
+    elif not result.error and result.image_id is None:
         try:
             result.image_id = c.images.get(tag).id
         except Exception:  # noqa: BLE001
             result.error = "the build finished without producing an image"
     result.ok = not result.error and result.image_id is not None
     return result
+
+
+def _total(result: BuildResult) -> str:
+    m = _STEP.match(next((ln for ln in result.log if _STEP.match(ln)), "")) if result.log else None
+    return m.group(2) if m else "?"
 
 
 def remove_image(tag: str) -> None:
