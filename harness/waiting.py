@@ -71,7 +71,7 @@ def _short(v: Any, limit: int = 300) -> str:
 
 
 PROGRESS_AFTER_S = 5.0    # a wait shorter than this stays silent
-PROGRESS_EVERY_S = 10.0   # then one line this often
+PROGRESS_EVERY_S = 5.0    # then one line this often
 PROGRESS_PREFIX = "waiting "
 
 
@@ -150,15 +150,12 @@ def wait_for(condition: Callable[[], T], desc: str, timeout: float, *,
         sleep(min(poll, max(0.0, timeout - elapsed)))
 
 
-PROGRESS_AFTER_S = 5.0   # a wait longer than this says what it waits for
-PROGRESS_EVERY_S = 5.0
-
 
 def progress_logger(desc: str, timeout: float, log: Callable[[str], None], *,
                     after: float = PROGRESS_AFTER_S, every: float = PROGRESS_EVERY_S) -> Callable[[float, Any], None]:
     """An ``on_poll`` for :func:`wait_for`: once a wait has lasted ``after`` seconds,
     log ``waiting for <desc>: 20 s of 60 s`` every ``every`` seconds (plain lines, so
-    it reads the same with or without a terminal)."""
+    it reads the same with or without a terminal). Same lines as ``progress=``."""
     state = {"next": after}
 
     def on_poll(elapsed: float, _value: Any) -> None:
