@@ -87,8 +87,8 @@ solution-1 solution-2 solution-3 solution-4: prereqs
 
 # Grade with pytest (JUnit XML for CI dashboards): make pytest-grade LAB=1 SUBMISSION=dir
 pytest-grade: prereqs
-	$(PY) -m pytest -p no:cacheprovider --noconftest -o junit_family=xunit1 --pyargs harness.pytest_grading \
-	  --lab $(LAB) $(if $(SUBMISSION),--submission $(SUBMISSION)) --junitxml=$${JUNIT:-reports/lab-$(LAB).xml}
+	$(PY) -m harness.pytest_front --lab $(LAB) $(if $(SUBMISSION),--submission $(SUBMISSION)) --backend $(BACKEND) \
+	  --junitxml $${JUNIT:-reports/lab-$(LAB).xml}
 
 bench: prereqs
 	$(PY) benchmarks/serving_ratio.py

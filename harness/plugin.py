@@ -1,7 +1,13 @@
 """pytest plugin (entry point ``pytest11: harness``): grade a lab with pytest.
 
-    pytest --pyargs harness.pytest_grading --lab 1 --submission path/to/lab \
-           --junitxml=out.xml [--grade-report out.json]
+    python -m harness.pytest_front --lab 1 --submission path/to/lab --junitxml out.xml
+    (make pytest-grade LAB=1 SUBMISSION=path/to/lab)
+
+Run it through that front door (harness/pytest_front.py): it gives pytest the
+harness's own ini file and rootdir, so no pytest configuration inside the
+submission is read. A plain ``pytest --pyargs harness.pytest_grading
+--submission DIR`` lets pytest pick up DIR's pytest.ini/tox.ini/setup.cfg/
+pyproject.toml; this plugin then refuses to grade (see ``pytest_configure``).
 
 Each check becomes one test item (``test_check[<check id>]``), so JUnit XML,
 -k selection and CI dashboards work as usual. The plugin only adds options,
@@ -51,8 +57,28 @@ def grading_session(request):
         gs.report.write_all(Path(path))
 
 
+def _inside(path: Path | None, folder: Path) -> bool:
+    return path is not None and Path(path).resolve().is_relative_to(folder)
+
+
+def refuse_submission_config(config) -> None:
+    """A grade configured by the submission's own pytest files is no grade:
+    say so and point at the front door (harness/pytest_front.py)."""
+    submission = config.getoption("--submission")
+    if not submission:
+        return
+    folder = Path(submission).expanduser().resolve()
+    for what, path in (("ini file", config.inipath), ("rootdir", config.rootpath)):
+        if _inside(path, folder):
+            raise pytest.UsageError(
+                f"pytest's {what} {path} is inside the submission {folder}: its settings (addopts, "
+                "pythonpath, plugins) would configure the grading. Grade through the front door: "
+                "python -m harness.pytest_front --lab N --submission DIR (make pytest-grade)")
+
+
 def pytest_configure(config):
     if config.getoption("--lab", default=None) is not None:
+        refuse_submission_config(config)
         config._harness_grading = GradingSession(config)
 
 

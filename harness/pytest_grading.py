@@ -1,6 +1,7 @@
 """The test module the pytest plugin runs: one item per check of ``--lab``.
 
-Run it with ``pytest --pyargs harness.pytest_grading --lab N ...``.
+Run it through ``python -m harness.pytest_front --lab N ...`` (``make pytest-grade``),
+which gives pytest the harness's own configuration (see harness/pytest_front.py).
 """
 from __future__ import annotations
 
