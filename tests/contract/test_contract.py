@@ -98,6 +98,37 @@ def test_hang_after_seconds(launch):
         s.get("/livez", timeout=1.5)
 
 
+def _hangs(s, path="/livez", tries=2) -> bool:
+    """Every one of ``tries`` requests times out (two workers: a request may
+    reach either, and both must hang)."""
+    for _ in range(tries):
+        try:
+            s.get(path, timeout=1.5)
+            return False
+        except requests.RequestException:
+            pass
+    return True
+
+
+def test_hang_after_ready_seconds_counts_from_ready(launch):
+    """HANG_AFTER_READY_SECONDS counts from when the server became ready, not
+    from process start: with a 4 s model load and a 3 s knob, the server still
+    answers 1.5 s after it became ready (5.5 s after start, so a clock from
+    start would already hang), and stops answering after 3 s. The Lab 02
+    grader relies on this to hang a pod only once its probes have let it in."""
+    s = launch(MODEL_LOAD_DELAY_SECONDS=4, HANG_AFTER_READY_SECONDS=3)
+    s.wait_live()
+    took = s.wait_ready(timeout=60)
+    ready_at = time.monotonic()
+    assert took > 2, "the model load delay did not apply"
+    time.sleep(1.0)
+    assert s.get("/livez", timeout=2).status_code == 200
+    assert s.get("/readyz", timeout=2).status_code == 200
+    time.sleep(max(0.0, ready_at + 3.6 - time.monotonic()))
+    assert _hangs(s), "still answering 3.6 s after it became ready"
+    assert _hangs(s, "/readyz")
+
+
 def test_sigterm_finishes_in_flight_requests(launch):
     s = launch()
     s.wait_ready()

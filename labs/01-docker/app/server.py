@@ -15,6 +15,9 @@ Environment knobs:
   MODEL_VERSION             which model to serve (default v1)
   MODEL_LOAD_DELAY_SECONDS  extra delay before the model counts as loaded (slow start)
   HANG_AFTER_SECONDS        after this long the server stops answering (liveness lesson)
+  HANG_AFTER_READY_SECONDS  the same, counted from when the server first became ready
+                            (every worker has its model): a grader can hang a pod a fixed
+                            time after its probes let it in, whatever the model load took
   API_KEY                   if set, /predict needs "Authorization: Bearer <key>"
 """
 from __future__ import annotations
@@ -42,6 +45,7 @@ MODEL_DIR = Path(os.environ.get("MODEL_DIR", Path(__file__).resolve().parent.par
 MODEL_VERSION = os.environ.get("MODEL_VERSION", "v1")
 LOAD_DELAY = float(os.environ.get("MODEL_LOAD_DELAY_SECONDS", "0") or 0)
 HANG_AFTER = float(os.environ.get("HANG_AFTER_SECONDS", "0") or 0)
+HANG_AFTER_READY = float(os.environ.get("HANG_AFTER_READY_SECONDS", "0") or 0)
 # gunicorn.conf.py sets SERVER_START_TIME in the master, so that a worker that
 # gunicorn replaces keeps the same clock: a hung server stays hung.
 START_TIME = float(os.environ.get("SERVER_START_TIME", time.time()))
@@ -132,6 +136,7 @@ class Model:
             self.ready.set()
             if STATE_DIR:
                 Path(STATE_DIR, f"ready-{os.getpid()}").touch()
+            note_first_ready()
             log.info("model %s loaded from %s", MODEL_VERSION, path)
         except Exception as exc:  # reported by /readyz, never a crash loop of the web server
             self.error = f"{type(exc).__name__}: {exc}"
@@ -150,6 +155,45 @@ class Model:
         return out
 
 
+_first_ready_at: list[float] = []   # when the whole server first was ready (cached)
+
+
+def note_first_ready() -> None:
+    """Remember when the server first became ready. Under gunicorn the worker
+    that completes the set writes it to STATE_DIR once (O_EXCL), so every
+    worker, also one that gunicorn replaces later, uses the same moment."""
+    if not STATE_DIR:
+        _first_ready_at.append(time.time())
+        return
+    if len(list(Path(STATE_DIR).glob("ready-*"))) < WORKERS:
+        return
+    try:
+        fd = os.open(Path(STATE_DIR, "first-ready-at"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(repr(time.time()))
+
+
+def first_ready_at() -> float | None:
+    if not _first_ready_at and STATE_DIR:
+        try:
+            _first_ready_at.append(float(Path(STATE_DIR, "first-ready-at").read_text()))
+        except (FileNotFoundError, ValueError):
+            return None
+    return _first_ready_at[0] if _first_ready_at else None
+
+
+def hang_due() -> bool:
+    now = time.time()
+    if HANG_AFTER > 0 and now - START_TIME > HANG_AFTER:
+        return True
+    if HANG_AFTER_READY > 0:
+        ready_at = first_ready_at()
+        return ready_at is not None and now - ready_at > HANG_AFTER_READY
+    return False
+
+
 model = Model()
 threading.Thread(target=model.load, name="model-loader", daemon=True).start()
 
@@ -164,7 +208,7 @@ def error(status: int, message: str, **headers: str) -> Response:
 
 @app.before_request
 def hang_when_asked() -> None:
-    if HANG_AFTER > 0 and time.time() - START_TIME > HANG_AFTER:
+    if hang_due():
         threading.Event().wait()  # never answers: only a liveness restart helps
 
 
