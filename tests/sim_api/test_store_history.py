@@ -50,3 +50,11 @@ def test_compacted_resource_version_is_expired():
     with pytest.raises(Expired) as exc:
         s.events_since(1)
     assert exc.value.code == 410 and "too old resource version" in exc.value.message
+
+
+def test_list_with_revision_is_the_revision_of_the_last_write():
+    s = Store(FakeClock())
+    s.create(_cm("a"))
+    s.create(_cm("b"))
+    objs, rv = s.list_with_revision("ConfigMap", "default")
+    assert [o["metadata"]["name"] for o in objs] == ["a", "b"] and rv == s.revision == 2

@@ -219,6 +219,12 @@ class Store:
             out.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
             return copy.deepcopy(out)
 
+    def list_with_revision(self, kind: str, namespace: str | None = None) -> tuple[list[Obj], int]:
+        """Every object of a stored kind (sorted as :meth:`list`) and the revision they were read at,
+        atomically: a watch started from that revision misses nothing and repeats nothing."""
+        with self._lock:
+            return self.list(kind, namespace, record=False), self._rv
+
     def create(self, obj: Obj) -> Obj:
         obj = copy.deepcopy(obj)
         kind, meta = storage_kind(obj), obj.setdefault("metadata", {})
