@@ -137,9 +137,8 @@ FORGED_LINES = [
 def forged_output(folder: Path, markers: Path) -> None:
     server = folder / "app" / "server.py"
     prints = "".join(f"print({line!r}, flush=True)\n" for line in FORGED_LINES)
-    server.write_text("import sys as _sys\n" + prints
-                      + "".join(f"print({line!r}, file=_sys.stderr, flush=True)\n" for line in FORGED_LINES)
-                      + server.read_text())
+    server.write_text(server.read_text() + "\nimport sys as _sys\n" + prints   # at import: in the container log
+                      + "".join(f"print({line!r}, file=_sys.stderr, flush=True)\n" for line in FORGED_LINES))
 
 
 # --- what staging refuses (exit 2 with a clear message) -----------------------
