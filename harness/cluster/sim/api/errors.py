@@ -16,6 +16,7 @@ _CAUSE_REASONS = {"Invalid value": "FieldValueInvalid", "Required value": "Field
                   "Forbidden": "FieldValueForbidden", "Unsupported value": "FieldValueNotSupported",
                   "Duplicate value": "FieldValueDuplicate", "Not found": "FieldValueNotFound",
                   "Too long": "FieldValueTooLong", "Too many": "FieldValueTooMany"}
+_RESOURCE = re.compile(r'^(?:Operation cannot be fulfilled on )?([a-z0-9]+)(?:\.([a-z0-9.-]+))? "')
 _CAUSE = re.compile(r"(?:^|, |\[)([A-Za-z$][\w.\[\]/$-]*(?:\[[^\]]*\])*): (" + "|".join(_CAUSE_REASONS) + ")")
 
 
@@ -55,8 +56,13 @@ def from_api_error(err: ApiError, *, group: str = "", plural: str = "") -> Obj:
         found = causes(err.message)
         if found:
             details["causes"] = found
-    elif reason in ("NotFound", "AlreadyExists", "Conflict") and plural:
-        details["kind"] = plural
+    elif reason in ("NotFound", "AlreadyExists", "Conflict"):
+        # upstream names the resource here: `deployments.apps "web" not found` -> kind deployments, group apps
+        m = _RESOURCE.match(err.message)
+        if plural or m:
+            details["kind"] = plural or m.group(1)
+            if m and m.group(2) and not group:
+                details["group"] = m.group(2)
     elif err.kind:
         details["kind"] = err.kind
     if reason == "Expired":
