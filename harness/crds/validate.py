@@ -547,3 +547,35 @@ def istio_weight_warnings(obj: dict) -> list[str]:
             out.append(f'VirtualService "{(obj.get("metadata") or {}).get("name")}": spec.http[{i}] total destination '
                        f"weight {total} != 100: accepted as relative weights (Istio >= 1.15); Istio < 1.15 refused it")
     return out
+
+
+# ---- CRDs themselves: API approval of protected groups (apiextensions-apiserver) --------------------
+API_APPROVED = "api-approved.kubernetes.io"
+
+
+def protected_group(group: str) -> bool:
+    """``apihelpers.IsProtectedCommunityGroup``: ``k8s.io``, ``kubernetes.io`` and their subdomains."""
+    return group in ("k8s.io", "kubernetes.io") or group.endswith((".k8s.io", ".kubernetes.io"))
+
+
+def api_approval_error(crd: dict) -> str | None:
+    """Why the API server refuses ``crd`` for lack of API approval (``validateAPIApproval`` over
+    ``apihelpers.GetAPIApprovalState``), or None. A CRD in a protected group needs the annotation
+    ``api-approved.kubernetes.io`` set to a URL (with scheme and host) or to a reason starting
+    with ``unapproved``."""
+    group = (crd.get("spec") or {}).get("group", "")
+    if not protected_group(group):
+        return None
+    value = ((crd.get("metadata") or {}).get("annotations") or {}).get(API_APPROVED, "")
+    path = f"metadata.annotations[{API_APPROVED}]"
+    if not value:
+        return (f'{path}: Required value: protected groups must have approval annotation "{API_APPROVED}", '
+                "see https://github.com/kubernetes/enhancements/pull/1111")
+    if value.startswith("unapproved"):
+        return None
+    m = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://([^/?#\s]+)", value)
+    if m is None:
+        return (f'{path}: Invalid value: "{value}": protected groups must have approval annotation '
+                f'"{API_APPROVED}" with either a URL or a reason starting with "unapproved", see '
+                "https://github.com/kubernetes/enhancements/pull/1111")
+    return None

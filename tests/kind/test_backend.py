@@ -7,7 +7,7 @@ import pytest
 
 from harness.cluster.base import Cluster, Forbidden, Invalid, NotFound
 from harness.cluster.kind import KindCluster
-from harness.cluster.kind.addons import METRICS_SERVER
+from harness.cluster.kind.addons import METRICS_SERVER_URL
 from harness.cluster.kind.cluster import CONFIG
 from harness.cluster.kind.diagnostics import Stuck
 from harness.errors import CommandError
@@ -20,8 +20,12 @@ NS = "grade-test"
 def healthy(tools, apiserver, *, top_fails: int = 1) -> None:
     """Rules and routes for a cluster that exists and comes up cleanly."""
     tools.rule("kind", "get clusters", "mlops-labs\n")
+    tools.rule("kind", "get nodes", "mlops-labs-control-plane\nmlops-labs-worker\nmlops-labs-worker2\n")
+    tools.rule("docker", "inspect --format", "/mlops-labs-control-plane running\n/mlops-labs-worker running\n"
+                                             "/mlops-labs-worker2 running\n")
     tools.rule("kind", "get kubeconfig", "apiVersion: v1\nkind: Config\n")
-    tools.rule("kubectl", "apply --validate=strict -f .*metrics-server.yaml", "deployment.apps/metrics-server configured\n")
+    apiserver.on("GET", "/version", "version.json")
+    apiserver.on("GET", "/api/v1/namespaces", {"kind": "NamespaceList", "apiVersion": "v1", "items": []})
     tools.rule("kubectl", "top nodes", stderr="error: metrics not available yet\n", rc=1, times=top_fails)
     tools.rule("kubectl", "top nodes", "mlops-labs-control-plane 120m 6% 700Mi 9%\n")
     apiserver.on("GET", "/api/v1/nodes", "nodes-ready.json")
@@ -52,9 +56,10 @@ def test_start_reuses_waits_sets_up_gpu_and_metrics_server_then_creates_the_name
     kc.start()
     kcfg = str(kc.lifecycle.kubeconfig)
     pinned = ["--kubeconfig", kcfg, "--context", "kind-mlops-labs"]
-    assert tools.argvs("kubectl") == [pinned + ["apply", "--validate=strict", "-f", str(METRICS_SERVER.path)],
-                                      pinned + ["top", "nodes", "--no-headers"],
+    # metrics-server v0.7.2 with its flag is in place already: not re-applied (that would drop the flag)
+    assert tools.argvs("kubectl") == [pinned + ["top", "nodes", "--no-headers"],
                                       pinned + ["top", "nodes", "--no-headers"]]
+    assert kc.addon_sources == {"metrics-server v0.7.2": f"already installed ({METRICS_SERVER_URL})"}
     assert not [a for a in tools.argvs("kind") if a[0] == "create"]
     ns = apiserver.calls("POST", "/api/v1/namespaces")[0]["body"]
     assert ns["metadata"]["name"] == NS
@@ -79,7 +84,7 @@ def test_keep_cluster_0_deletes_the_cluster(tools, apiserver, api, tmp_path, fas
     tools.rule("kind", "delete cluster", "Deleted nodes: [...]\n")
     with KindCluster(namespace=NS, state_dir=tmp_path / "s", timeouts=fast, api=api) as kc:
         assert kc.keep_cluster is False
-    assert ["delete", "cluster", "--name", "mlops-labs"] in tools.argvs("kind")
+    assert ["delete", "cluster", "--name", "mlops-labs", "--kubeconfig", kc.lifecycle.kubeconfig] in tools.argvs("kind")
 
 
 def test_metrics_server_that_never_answers_is_stuck_with_events(kc, tools, apiserver):
@@ -279,9 +284,10 @@ def test_config_file_is_passed_on_create(tools, apiserver, api, tmp_path, fast):
     tools.drop("kind", "get clusters")
     tools.rule("kind", "get clusters", "")
     tools.rule("kind", "create cluster", "")
-    with KindCluster(namespace=NS, state_dir=tmp_path / "s", timeouts=fast, api=api):
+    with KindCluster(namespace=NS, state_dir=tmp_path / "s", timeouts=fast, api=api) as kc:
         pass
-    assert ["create", "cluster", "--name", "mlops-labs", "--config", str(CONFIG)] in tools.argvs("kind")
+    assert ["create", "cluster", "--name", "mlops-labs", "--config", str(CONFIG), "--kubeconfig",
+            kc.lifecycle.kubeconfig] in tools.argvs("kind")
 
 
 def test_grading_namespace_names_are_unique(tmp_path):

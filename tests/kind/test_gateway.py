@@ -9,7 +9,8 @@ import yaml
 
 from harness.cluster.base import BackendUnavailable, Invalid
 from harness.cluster.kind import KindCluster
-from harness.cluster.kind.addons import GATEWAY_API, GATEWAY_API_CRDS, GATEWAY_CLASS, install
+from harness.cluster.kind.addons import (BUNDLE_VERSION, GATEWAY_API, GATEWAY_API_CRD_NAMES, GATEWAY_API_CRDS,
+                                         GATEWAY_API_URL, GATEWAY_CLASS, install)
 from harness.cluster.kind.cli import Kubectl, Runner
 from harness.cluster.kind.cluster import GATEWAY_NODE_PORT, node_ports, published_ports
 from harness.cluster.kind.diagnostics import Stuck
@@ -74,39 +75,49 @@ def test_the_addon_crds_are_the_standard_channel_of_one_version():
     assert {k for (g, k) in crds() if g == "gateway.networking.k8s.io"} == kinds
 
 
-def test_addon_core_objects_pass_strict_schema_validation():
-    import kubernetes_validate
-
-    for d in docs(GATEWAY_API.path):
-        if d["kind"] != "GatewayClass":
-            kubernetes_validate.validate(d, "1.34.0", strict=True)
-
-
 # ---- installing it -----------------------------------------------------------------------------
 def kubectl() -> Kubectl:
     return Kubectl(Runner())
 
 
-def traefik_available(apiserver) -> None:
+def traefik_available(apiserver, image: str = "docker.io/library/traefik:v3.5.0") -> None:
     apiserver.on("GET", "/apis/apps/v1/namespaces/mlops-gateway/deployments/traefik",
-                 {"metadata": {"name": "traefik", "generation": 1}, "spec": {"replicas": 1},
+                 {"metadata": {"name": "traefik", "generation": 1},
+                  "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "traefik", "image": image}]}}},
                   "status": {"observedGeneration": 1, "availableReplicas": 1, "updatedReplicas": 1}})
 
 
-def test_install_applies_crds_waits_established_then_traefik_then_waits_for_the_class(tools, api, apiserver, fast):
-    tools.rule("kubectl", "apply --validate=strict -f .*grpcroutes", "customresourcedefinition... created\n")
+def crds_land(apiserver, version: str = "v1.3.0", *, before: bool = False) -> None:
+    """The Gateway API CRDs: absent at first (``before``: absent on the first GET), then at ``version``."""
+    for name in GATEWAY_API_CRD_NAMES:
+        crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+               "metadata": {"name": name, "annotations": {BUNDLE_VERSION: version,
+                                                          "gateway.networking.k8s.io/channel": "standard"}}}
+        first = [(404, {"kind": "Status", "reason": "NotFound", "code": 404, "message": "not found"})] if before else []
+        apiserver.on("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}", *first, crd)
+
+
+def test_install_applies_upstreams_release_waits_established_then_traefik_then_the_class(tools, api, apiserver,
+                                                                                          fast):
+    """Item 1: online, the CRDs come from upstream's pinned standard-install.yaml (kubectl fetches it)."""
+    tools.rule("kubectl", "apply --validate=strict -f https://", "customresourcedefinition... created\n")
     tools.rule("kubectl", "wait --for=condition=Established", "condition met\n")
     tools.rule("kubectl", "apply --validate=strict -f .*gateway-traefik.yaml", "deployment.apps/traefik created\n")
     tools.rule("kubectl", "get gatewayclass", "Unknown", times=2)
     tools.rule("kubectl", "get gatewayclass", "True")
     traefik_available(apiserver)
-    install(GATEWAY_API, kubectl(), api, fast)
+    crds_land(apiserver, before=True)
+    sources = install(GATEWAY_API, kubectl(), api, fast)
     argvs = tools.argvs("kubectl")
-    crd_files = [a for p in GATEWAY_API_CRDS for a in ("-f", str(p))]
-    assert argvs[0] == ["apply", "--validate=strict", *crd_files]
-    assert argvs[1][:2] == ["wait", "--for=condition=Established"] and argvs[1][3:] == crd_files
+    assert argvs[0] == ["apply", "--validate=strict", "-f", GATEWAY_API_URL]
+    assert GATEWAY_API_URL == ("https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.3.0/"
+                               "standard-install.yaml")
+    assert argvs[1][:2] == ["wait", "--for=condition=Established"]
+    assert argvs[1][3:] == [f"crd/{n}" for n in GATEWAY_API_CRD_NAMES]
     assert argvs[2] == ["apply", "--validate=strict", "-f", str(GATEWAY_API.path)]
     assert [a[:3] for a in argvs[3:]] == [["get", "gatewayclass", GATEWAY_CLASS]] * 3
+    assert sources == {"Gateway API v1.3.0 CRDs (standard channel)": f"upstream {GATEWAY_API_URL}",
+                       "Traefik v3.5.0": "bundled gateway-traefik.yaml"}
 
 
 def test_a_class_that_is_never_accepted_is_stuck_with_the_last_answer(tools, api, apiserver, fast):
@@ -114,6 +125,7 @@ def test_a_class_that_is_never_accepted_is_stuck_with_the_last_answer(tools, api
     tools.rule("kubectl", "wait", "condition met\n")
     tools.rule("kubectl", "get gatewayclass", "False")
     traefik_available(apiserver)
+    crds_land(apiserver)
     apiserver.on("GET", "/api/v1/namespaces/mlops-gateway/pods", {"kind": "PodList", "items": []})
     apiserver.on("GET", "/api/v1/namespaces/mlops-gateway/events", {"kind": "EventList", "items": []})
     with pytest.raises(Stuck, match=r"failed to install addon gateway-api.*printed 'False', not 'True'"):
@@ -158,13 +170,19 @@ def test_gateway_url_is_the_published_nodeport_once_programmed(gkc, apiserver):
     assert gkc.warnings == []
 
 
-def test_gateway_url_warns_about_gateways_of_other_runs(gkc, apiserver):
+def test_gateway_url_fails_with_the_cleanup_command_when_other_gateways_share_the_port(gkc, apiserver):
+    """Item 7. Blind spot of the old test: it accepted a warning, and grading went on while Traefik
+    merged the old run's Gateway onto the same entrypoint, whose ``PathPrefix /`` rule ties with
+    this run's: some requests were answered by the old run's backends."""
     other = gateway()
     other["metadata"]["namespace"] = "grade-old"
     apiserver.on("GET", GW_PATH, gateway())
     apiserver.on("GET", ALL_GW, {"kind": "GatewayList", "items": [gateway(), other]})
-    gkc.gateway_url("vision-gateway")
-    assert "grade-old/vision-gateway" in gkc.warnings[0]
+    with pytest.raises(BackendUnavailable) as ei:
+        gkc.gateway_url("vision-gateway")
+    assert "grade-old/vision-gateway" in str(ei.value)
+    assert f"`kubectl --kubeconfig {gkc.lifecycle.kubeconfig} --context kind-mlops-labs delete namespace grade-old`" \
+        in str(ei.value)
 
 
 @pytest.mark.parametrize("gw, match", [

@@ -8,9 +8,11 @@ import stat
 import pytest
 import yaml
 
+from harness.cluster.base import BackendUnavailable
 from harness.cluster.kind.cluster import CONFIG, KindLifecycle, node_count, node_ports
 from harness.cluster.kind.cli import Kubectl, Runner
 from harness.cluster.kind.diagnostics import Stuck
+from harness.errors import CommandError
 
 from .fakeapi import recorded
 
@@ -30,7 +32,17 @@ def test_config_shape():
 
 
 def lifecycle(tmp_path, fast, **kw) -> KindLifecycle:
+    kw.setdefault("progress", lambda line: None)
     return KindLifecycle("mlops-labs", runner=Runner(), state_dir=tmp_path / "state", timeouts=fast, **kw)
+
+
+NODES = ("mlops-labs-control-plane", "mlops-labs-worker", "mlops-labs-worker2")
+
+
+def nodes_running(tools, *states: str) -> None:
+    tools.rule("kind", "get nodes", "".join(n + "\n" for n in NODES))
+    tools.rule("docker", "inspect --format", "".join(f"/{n} {st}\n" for n, st in zip(NODES, states or
+                                                                                      ("running",) * 3)))
 
 
 def test_creates_the_cluster_when_absent_and_writes_a_private_kubeconfig(tools, tmp_path, fast):
@@ -41,7 +53,8 @@ def test_creates_the_cluster_when_absent_and_writes_a_private_kubeconfig(tools, 
     assert lc.ensure() is True
     assert tools.argvs("kind") == [
         ["get", "clusters"],
-        ["create", "cluster", "--name", "mlops-labs", "--config", str(CONFIG), "--image", "kindest/node:v1.33.1"],
+        ["create", "cluster", "--name", "mlops-labs", "--config", str(CONFIG), "--kubeconfig", lc.kubeconfig,
+         "--image", "kindest/node:v1.33.1"],
         ["get", "kubeconfig", "--name", "mlops-labs"]]
     assert open(lc.kubeconfig).read().startswith("apiVersion: v1")
     assert stat.S_IMODE(os.stat(lc.kubeconfig).st_mode) == 0o600
@@ -50,9 +63,71 @@ def test_creates_the_cluster_when_absent_and_writes_a_private_kubeconfig(tools, 
 
 def test_reuses_an_existing_cluster(tools, tmp_path, fast):
     tools.rule("kind", "get clusters", "mlops-labs\n")
+    nodes_running(tools)
     tools.rule("kind", "get kubeconfig", "apiVersion: v1\n")
     assert lifecycle(tmp_path, fast).ensure() is False
     assert not [a for a in tools.argvs("kind") if a[0] == "create"]
+
+
+def test_create_writes_its_own_kubeconfig_and_never_the_learners(tools, tmp_path, fast):
+    """Item 9. Blind spot of the old test: it checked the argv it expected, which had no
+    ``--kubeconfig``, so kind merged the cluster into ``~/.kube/config`` and switched the learner's
+    current context."""
+    tools.rule("kind", "get clusters", "")
+    tools.rule("kind", "create cluster", "")
+    tools.rule("kind", "get kubeconfig", "apiVersion: v1\n")
+    shown: list[str] = []
+    lc = lifecycle(tmp_path, fast, progress=shown.append)
+    lc.ensure()
+    create = next(a for a in tools.argvs("kind") if a[:2] == ["create", "cluster"])
+    assert create[create.index("--kubeconfig") + 1] == lc.kubeconfig == str(tmp_path / "state" / "mlops-labs.kubeconfig")
+    assert f"export KUBECONFIG={lc.kubeconfig}" in shown[-1] and "kind-mlops-labs" in shown[-1]
+
+
+def test_create_has_no_short_timeout_and_shows_kinds_progress(tools, tmp_path, fast):
+    """Item 6. Blind spot: the create ran under ``timeouts.nodes_ready * 2`` (600 s for real, 0.6 s
+    here) with its output captured, so a slow first image pull was killed half way, silently."""
+    tools.rule("kind", "get clusters", "")
+    tools.rule("kind", "create cluster", " \u2713 Ensuring node image (kindest/node:v1.33.1)\n", linger=1.0)
+    tools.rule("kind", "get kubeconfig", "apiVersion: v1\n")
+    shown: list[str] = []
+    assert lifecycle(tmp_path, fast, progress=shown.append).ensure() is True
+    assert " \u2713 Ensuring node image (kindest/node:v1.33.1)" in shown
+
+
+def test_a_failed_create_deletes_the_half_made_cluster(tools, tmp_path, fast):
+    """Item 6: a create that fails leaves nothing that the next run would "reuse"."""
+    tools.rule("kind", "get clusters", "")
+    tools.rule("kind", "create cluster", stderr="ERROR: failed to create cluster: failed to init node with "
+                                                "kubeadm: command \"docker exec ...\" failed\n", rc=1)
+    tools.rule("kind", "delete cluster", "Deleting cluster \"mlops-labs\" ...\n")
+    lc = lifecycle(tmp_path, fast)
+    with pytest.raises(CommandError, match="(?s)failed to create kind cluster mlops-labs.*failed to init node"):
+        lc.ensure()
+    assert tools.argvs("kind")[-1] == ["delete", "cluster", "--name", "mlops-labs", "--kubeconfig", lc.kubeconfig]
+
+
+def test_stopped_node_containers_are_not_reused_and_the_fix_is_named(tools, tmp_path, fast):
+    """Item 6. Blind spot: reuse was decided by ``kind get clusters`` alone, which lists stopped
+    clusters too; ``kind get kubeconfig`` then failed with an unexplained error."""
+    tools.rule("kind", "get clusters", "mlops-labs\n")
+    nodes_running(tools, "exited", "running", "exited")
+    with pytest.raises(BackendUnavailable) as ei:
+        lifecycle(tmp_path, fast).ensure()
+    msg = str(ei.value)
+    assert "mlops-labs-control-plane (exited), mlops-labs-worker2 (exited)" in msg
+    assert "`docker start mlops-labs-control-plane mlops-labs-worker mlops-labs-worker2`" in msg
+    assert not [a for a in tools.argvs("kind") if a[:2] == ["get", "kubeconfig"]]
+
+
+def test_a_cluster_whose_api_never_answers_is_not_reused(tools, apiserver, api, tmp_path, fast):
+    """Item 6: a half-made cluster (a create killed after the containers started) has running
+    containers but an API server that never answers: say to delete it."""
+    apiserver.on("GET", "/version", (503, {"kind": "Status", "message": "etcd not ready"}))
+    with pytest.raises(BackendUnavailable, match=r"API server does not answer.*`kind delete cluster --name mlops-labs"):
+        lifecycle(tmp_path, fast).check_api(api)
+    apiserver.on("GET", "/version", "version.json")
+    lifecycle(tmp_path, fast).check_api(api)   # answers: fine
 
 
 def test_create_failure_carries_kinds_output(tools, tmp_path, fast):
@@ -70,7 +145,7 @@ def test_delete(tools, tmp_path, fast):
     (tmp_path / "state").mkdir()
     open(lc.kubeconfig, "w").write("x")
     lc.delete()
-    assert tools.argvs("kind") == [["delete", "cluster", "--name", "mlops-labs"]]
+    assert tools.argvs("kind") == [["delete", "cluster", "--name", "mlops-labs", "--kubeconfig", lc.kubeconfig]]
     assert not os.path.exists(lc.kubeconfig)
 
 
@@ -102,6 +177,22 @@ def test_gpu_worker_gets_fake_capacity(tools, apiserver, api, tmp_path, fast):
                                        "-p", '[{"op": "add", "path": "/status/capacity/nvidia.com~1gpu", '
                                              '"value": "1"}]']]
     assert json.loads(tools.argvs("kubectl")[0][-1])[0]["path"] == "/status/capacity/nvidia.com~1gpu"
+
+
+def test_gpu_capacity_reset_to_zero_after_a_restart_is_patched_again(tools, apiserver, api, tmp_path, fast):
+    """Item 5. Blind spot of the test above: it only knew a node *without* the key. A kubelet back
+    from a Docker or laptop restart, with no device-plugin checkpoint, resets the unmanaged extended
+    resource to ``"0"``: the key is there, so nothing was patched and the GPU pod stayed Pending."""
+    zero = recorded("node-worker2-gpu.json")
+    zero["status"]["capacity"]["nvidia.com/gpu"] = zero["status"]["allocatable"]["nvidia.com/gpu"] = "0"
+    apiserver.on("GET", "/api/v1/nodes?labelSelector=nvidia.com/gpu.present=true",
+                 {"kind": "NodeList", "apiVersion": "v1", "items": [zero]})
+    apiserver.on("GET", "/api/v1/nodes/mlops-labs-worker2", zero, zero, "node-worker2-gpu.json")
+    tools.rule("kubectl", "patch node", "node/mlops-labs-worker2 patched\n")
+    node = lifecycle(tmp_path, fast).ensure_gpu_node(api, Kubectl(Runner()))
+    assert [a[:2] for a in tools.argvs("kubectl")] == [["patch", "node"]]
+    assert node["status"]["allocatable"]["nvidia.com/gpu"] == "1"   # waited until allocatable >= 1
+    assert len(apiserver.calls("GET", "/api/v1/nodes/mlops-labs-worker2")) == 3
 
 
 def test_gpu_worker_is_labelled_and_tainted_when_an_old_config_made_the_cluster(tools, apiserver, api, tmp_path,

@@ -5,6 +5,7 @@ file uses (drop ``{{- ... }}`` control lines, expand the one ``range`` over devi
 enough to compare the resulting YAML with kind-config.yaml field by field."""
 from __future__ import annotations
 
+import posixpath
 import re
 from pathlib import Path
 
@@ -43,14 +44,29 @@ def render(devices: list[int]) -> dict:
     return yaml.safe_load(text)
 
 
+def nvidia_visible_devices(node: dict) -> list[str]:
+    """nvkind's ``(*Node).getNvidiaVisibleDevices`` (NVIDIA/nvkind pkg/nvkind/node.go): the base names
+    of the ``/dev/null`` mounts whose parent is exactly ``/var/run/nvidia-container-devices``.
+    ``HasGPUs()`` is ``len(...) > 0``; nvkind installs the container toolkit only on such nodes."""
+    return [posixpath.basename(m["containerPath"]) for m in node.get("extraMounts") or []
+            if m.get("hostPath") == "/dev/null"
+            and posixpath.dirname(m["containerPath"]) == "/var/run/nvidia-container-devices"]
+
+
 def test_same_cluster_as_kind_config_plus_gpu_mounts():
     kind_cfg = yaml.safe_load(CONFIG.read_text())
     nv = render([0, 1])
-    mounts = nv["nodes"][2].pop("extraMounts")
+    nv["nodes"][2].pop("extraMounts")
     assert nv == kind_cfg
-    assert mounts == [{"hostPath": "/dev/null",
-                       "containerPath": f"/var/run/nvidia-container-devices/cdi/runtime.nvidia.com/gpu/{d}"}
-                      for d in (0, 1)]
+
+
+def test_nvkind_sees_the_gpus_of_the_gpu_worker():
+    """Blind spot of the old test: it compared the mounts with the path we had written
+    (``.../cdi/runtime.nvidia.com/gpu/N``), never with the rule nvkind applies, under which
+    that path counts no GPU, so ``HasGPUs()`` was false and the toolkit was never installed."""
+    nv = render([0, 1])
+    assert [nvidia_visible_devices(n) for n in nv["nodes"]] == [[], [], ["0", "1"]]
+    assert nvidia_visible_devices(render([3])["nodes"][2]) == ["3"]
 
 
 def test_the_template_only_uses_documented_values():

@@ -5,10 +5,12 @@ Exit codes: 0 done, 1 failed, 2 a tool is missing.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from harness.cluster.base import BackendUnavailable
 from harness.errors import CommandError
+from harness.waiting import DEFAULT_TIMEOUTS
 
 from .addons import ADDONS
 from .backend import KindCluster
@@ -28,12 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default=None, help="cluster name (default: $KIND_CLUSTER_NAME or mlops-labs)")
     args = ap.parse_args(argv)
     # `up` prepares the cluster for every lab: all addons (metrics-server; Gateway API + Traefik).
-    kc = KindCluster(cluster_name=args.name, log=_Print(), addons=tuple(ADDONS))
+    # HARNESS_TIMEOUT_SCALE stretches every named timeout, as it does for grading (slow CI runners).
+    timeouts = DEFAULT_TIMEOUTS.scaled(float(os.environ.get("HARNESS_TIMEOUT_SCALE", "1") or "1"))
+    kc = KindCluster(cluster_name=args.name, log=_Print(), addons=tuple(ADDONS), timeouts=timeouts)
     try:
         if args.action == "up":
             kc.ensure_cluster()
-            print(f"kind cluster {kc.cluster_name} is ready (context {kc.lifecycle.context}, "
-                  f"kubeconfig {kc.lifecycle.kubeconfig})")
+            print(f"kind cluster {kc.cluster_name} is ready (context {kc.lifecycle.context}). "
+                  "Your ~/.kube/config is left as it was; for kubectl:\n"
+                  f"  export KUBECONFIG={kc.lifecycle.kubeconfig}")
         elif args.action == "down":
             if kc.lifecycle.exists():
                 kc.lifecycle.delete()

@@ -65,6 +65,7 @@ KNOWN: dict[str, Resource] = {
     "NetworkPolicy": _r("networking.k8s.io/v1", "networkpolicies"),
     "HTTPRoute": _r("gateway.networking.k8s.io/v1", "httproutes"),
     "Gateway": _r("gateway.networking.k8s.io/v1", "gateways"),
+    "CustomResourceDefinition": _r("apiextensions.k8s.io/v1", "customresourcedefinitions", False),
     "PodMetrics": _r("metrics.k8s.io/v1beta1", "pods"),
     "NodeMetrics": _r("metrics.k8s.io/v1beta1", "nodes", False),
 }

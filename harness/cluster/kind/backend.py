@@ -40,13 +40,12 @@ from harness.cluster.base import ApiError, BackendUnavailable, Invalid, NotFound
 from harness.waiting import DEFAULT_TIMEOUTS, Timeouts, WaitTimeout, wait_for
 
 from . import addons as addons_mod
-from . import images
-from .cli import INSTALL, Logger, Runner, require, which
+from . import images, stale
+from .cli import INSTALL, Logger, Runner, WarnLogger, require, which
 from .cluster import CONFIG, DEFAULT_NAME, GATEWAY_NODE_PORT, KindLifecycle, node_ports
 from .diagnostics import summary
-from .real import RealCluster
+from .real import MANAGED_BY, RealCluster
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops-labs-harness"}
 
 
 def _env_flag(name: str, default: bool) -> bool:
@@ -71,7 +70,7 @@ class KindCluster(RealCluster):
                  state_dir: Path | None = None, config: Path = CONFIG, node_image: str | None = None,
                  timeouts: Timeouts = DEFAULT_TIMEOUTS, log: Logger | None = None, runner: Runner | None = None,
                  api: Any = None):
-        super().__init__(namespace=namespace, timeouts=timeouts, log=log, runner=runner, api=api)
+        super().__init__(namespace=namespace, timeouts=timeouts, log=log or WarnLogger(), runner=runner, api=api)
         self.cluster_name = cluster_name or os.environ.get("KIND_CLUSTER_NAME") or DEFAULT_NAME
         self.keep_cluster = _env_flag("KEEP_CLUSTER", True) if keep_cluster is None else keep_cluster
         self.addons = tuple(addons)
@@ -82,6 +81,8 @@ class KindCluster(RealCluster):
                                        timeouts=timeouts, log=self.log)
         self._graders: dict[tuple[str, int], int] = {}
         self._stopped = False
+        self.addon_sources: dict[str, str] = {}   # what each addon part was installed from
+        self.reaped_namespaces: list[str] = []
 
     # ---- availability -------------------------------------------------------------------
     @staticmethod
@@ -106,12 +107,32 @@ class KindCluster(RealCluster):
             require(tool)
         self.lifecycle.ensure()
         self.kubectl.kubeconfig, self.kubectl.context = self.lifecycle.kubeconfig, self.lifecycle.context
+        self.lifecycle.check_api(self.api)
         self.lifecycle.wait_nodes_ready(self.api, lambda: summary(self, "kube-system"))
         self.lifecycle.ensure_gpu_node(self.api, self.kubectl)
         if "gateway-api" in self.addons:
             self._check_gateway_port()
+        self.reap_stale_namespaces()
         for name in self.addons:
-            addons_mod.install(addons_mod.ADDONS[name], self.kubectl, self.api, self.timeouts)
+            self.addon_sources.update(addons_mod.install(addons_mod.ADDONS[name], self.kubectl, self.api,
+                                                         self.timeouts, log=self.log))
+        for what, source in self.addon_sources.items():
+            if "(offline" in source:
+                self.warnings.append(f"{what}: {source}")
+
+    def reap_stale_namespaces(self) -> list[str]:
+        """Delete the namespaces of grading runs that are gone (:mod:`.stale`); returns their names."""
+        gone = []
+        for ns in self.api.list("Namespace", None, label_selector=stale.SELECTOR):
+            name = ns["metadata"]["name"]
+            why = None if name == self.namespace else stale.why_stale(ns)
+            if why:
+                with contextlib.suppress(NotFound):
+                    self.api.delete("Namespace", name, None)
+                self.log.warn(f"deleted namespace {name} left behind by a grading run: {why}")
+                gone.append(name)
+        self.reaped_namespaces += gone
+        return gone
 
     def _check_gateway_port(self) -> None:
         """A cluster made from an older kind-config has no mapping for the Gateway's NodePort."""
@@ -213,14 +234,18 @@ class KindCluster(RealCluster):
         except WaitTimeout as exc:
             raise Invalid(f"{exc}. Is the Traefik pod running (kubectl -n mlops-gateway get pods) and the Gateway "
                           "valid (kubectl describe gateway)?", kind="Gateway", name=gateway) from None
-        others = [f'{g["metadata"]["namespace"]}/{g["metadata"]["name"]}' for g in self.api.list("Gateway", None)
+        others = [g for g in self.api.list("Gateway", None)
                   if (g.get("spec") or {}).get("gatewayClassName") == addons_mod.GATEWAY_CLASS
                   and g["metadata"]["namespace"] != ns]
-        if others:
-            self.warnings.append(f"other Gateways share Traefik's port {self.GATEWAY_LISTENER_PORT} with this run's "
-                                 f"({', '.join(others)}): their routes can answer this run's requests; delete old "
-                                 "grading namespaces (kubectl get ns -l app.kubernetes.io/managed-by="
-                                 "mlops-labs-harness)")
+        if others:   # never just a warning: their routes would answer some of this run's requests
+            names = ", ".join(f'{g["metadata"]["namespace"]}/{g["metadata"]["name"]}' for g in others)
+            spaces = " ".join(sorted({g["metadata"]["namespace"] for g in others}))
+            raise BackendUnavailable(
+                f"other Gateways of class {addons_mod.GATEWAY_CLASS} share Traefik's port "
+                f"{self.GATEWAY_LISTENER_PORT} with this run's ({names}): their routes can answer this run's "
+                "requests. If no other grading run is in progress, delete them: "
+                f"`kubectl --kubeconfig {self.lifecycle.kubeconfig} --context {self.lifecycle.context} delete "
+                f"namespace {spaces}`, then grade again")
         return f"http://127.0.0.1:{GATEWAY_NODE_PORT}"
 
     def _create_grader(self, name: str, selector: dict, port: Obj) -> int:
@@ -248,5 +273,6 @@ class KindCluster(RealCluster):
         return {"backend": "kind", "cluster": self.cluster_name, "context": self.lifecycle.context,
                 "gpu_source": self.lifecycle.gpu_source, "addons": list(self.addons),
                 "kubeconfig": self.lifecycle.kubeconfig, "keep_cluster": self.keep_cluster,
+                "addon_sources": dict(self.addon_sources), "reaped_namespaces": list(self.reaped_namespaces),
                 "grader_node_ports": {f"{k[0]}:{k[1]}": v for k, v in self._graders.items()},
                 "warnings": self.warnings}

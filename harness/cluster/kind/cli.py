@@ -15,8 +15,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 from harness.cluster.base import AlreadyExists, ApiError, BackendUnavailable, Conflict, Forbidden, Invalid, NotFound
 from harness.errors import CommandError
@@ -44,6 +45,16 @@ class NoopLogger:
 
     def warn(self, msg: str) -> None:
         pass
+
+
+class WarnLogger:
+    """The kind backend's default: warnings (an offline fallback, say) reach the learner on stderr."""
+
+    def info(self, msg: str) -> None:
+        pass
+
+    def warn(self, msg: str) -> None:
+        print(f"warning: {msg}", file=sys.stderr, flush=True)
 
 
 class BadRequest(ApiError):
@@ -109,6 +120,36 @@ class Runner:
         if check and cp.returncode != 0:
             raise CommandError(verb, argv, cp.returncode, res.output)
         return res
+
+
+    def stream(self, argv: list[str], *, verb: str, on_line: Callable[[str], None]) -> Result:
+        """Run without a timeout, passing each output line (stdout and stderr) to ``on_line`` as it
+        comes; the process is ended if this is interrupted. Failure: :class:`CommandError`."""
+        argv = [require(argv[0]) if os.sep not in argv[0] else argv[0], *argv[1:]]
+        self.log.info("running: " + " ".join(argv))
+        lines: list[str] = []
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    errors="replace", env=self.env)
+        except OSError as exc:
+            raise CommandError(verb, argv, -1, str(exc)) from None
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if line.strip():
+                    on_line(line.rstrip())
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        if rc != 0:
+            raise CommandError(verb, argv, rc, "".join(lines))
+        return Result(argv, rc, "".join(lines), "")
 
 
 def _s(b: str | bytes | None) -> str:

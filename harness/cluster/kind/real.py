@@ -18,7 +18,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import os
 import secrets
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,9 @@ from .cli import Kubectl, Logger, NoopLogger, Runner
 from .diagnostics import Stuck
 
 ENFORCE = "pod-security.kubernetes.io/enforce"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "mlops-labs-harness"}
+# Who made a run's namespace, so a later run can tell a live run from one that was killed.
+RUN_HOST, RUN_PID = "mlops-labs.io/run-host", "mlops-labs.io/run-pid"
 
 
 def new_namespace_name(prefix: str = "grade") -> str:
@@ -95,8 +100,8 @@ class RealCluster:
     # ---- namespace of this run ----------------------------------------------------------
     def create_namespace(self) -> None:
         ns = {"apiVersion": "v1", "kind": "Namespace",
-              "metadata": {"name": self.namespace, "labels": {ENFORCE: "baseline", "app.kubernetes.io/managed-by":
-                                                              "mlops-labs-harness"}}}
+              "metadata": {"name": self.namespace, "labels": {ENFORCE: "baseline", **MANAGED_BY},
+                           "annotations": {RUN_HOST: socket.gethostname(), RUN_PID: str(os.getpid())}}}
         try:
             self.api.create(ns, None)
         except ApiError as exc:
