@@ -118,9 +118,37 @@ def test_never_ready_after_init_period_is_unready_but_once_ready_counts():
     (5, [20000, 19000, 21000], 20000, 5),       # "Plain metric NoChangeEq"
 ])
 def test_plain_metric_table(current, levels, target, want):
+    """Upstream's harness makes ``currentReplicas`` pods and gives metrics to the first
+    ``len(levels)``: "NoChangeEq" has 5 pods, 2 of them without metrics, at exactly the target.
+    Blind spot of the old row: it made one pod per level (3), so no pod was missing and the
+    sim's fill of missing pods at 0 when the ratio is exactly 1.0 (5 -> 3) went unseen."""
     ms = {f"pod-{i}": PodMetric(v, NOW, 60) for i, v in enumerate(levels)}
-    pods = [mkpod(i) for i in range(len(levels))]
+    pods = [mkpod(i) for i in range(current)]
     assert calc().plain_metric_replicas(current, target, "qps", pods, ms, NOW)[0] == want
+
+
+def test_plain_metric_missing_pods_at_exactly_the_target_keep_the_count():
+    ms = {f"pod-{i}": PodMetric(20000, NOW, 60) for i in range(3)}
+    assert calc().plain_metric_replicas(5, 20000, "qps", [mkpod(i) for i in range(5)], ms, NOW)[0] == 5
+
+
+@pytest.mark.parametrize("usage, want", [(11000, 10), (9000, 10), (11001, 12), (8999, 9)])
+def test_tolerance_is_inclusive_at_both_ends(usage, want):
+    """Upstream since v1.33 (``Tolerances.isWithin``): ``1 - tol <= ratio <= 1 + tol``. The old
+    ``abs(1 - ratio) <= tol`` put a ratio of exactly 1.1 outside (0.10000000000000009 > 0.1) and
+    scaled 10 -> 12."""
+    ms = {f"pod-{i}": PodMetric(usage, NOW, 60) for i in range(10)}
+    assert calc().plain_metric_replicas(10, 10000, "qps", [mkpod(i) for i in range(10)], ms, NOW)[0] == want
+    assert ReplicaCalculator(0.1)._within(1.1) and ReplicaCalculator(0.1)._within(0.9)
+
+
+def test_a_pod_without_the_named_container_fails_the_metric():
+    """ContainerResource: upstream (``calculatePodRequestsFromContainers``) fails the metric with
+    ``container <c> not found in Pod <p>``; the sim used to skip such a pod silently."""
+    pods = [mkpod(0), mkpod(1)]
+    pods[1]["spec"]["containers"] = [{"name": "other", "resources": {"requests": {"cpu": "1"}}}]
+    with pytest.raises(MetricError, match="^container container1 not found in Pod pod-1$"):
+        calc().resource_replicas(2, 50, "cpu", pods, metrics([500, 500]), NOW, container="container1")
 
 
 # ---- section 4.6: rate rules and stabilization ------------------------------------------------

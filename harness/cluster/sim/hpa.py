@@ -325,14 +325,18 @@ def calculate_requests(pods: list[Obj], container: str | None, resource: str) ->
         total = 0
         cs = list(pod["spec"].get("containers") or []) + [
             c for c in pod["spec"].get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+        found = False
         for c in cs:
             if container and c["name"] != container:
                 continue
+            found = True
             req = ((c.get("resources") or {}).get("requests") or {})
             if resource not in req:
                 raise MetricError(f"missing request for {resource} in container {c['name']} of Pod "
                                   f"{pod['metadata']['name']}")
             total += milli(req[resource])
+        if container and not found:   # calculatePodRequestsFromContainers (v1.35, kubernetes#133415)
+            raise MetricError(f"container {container} not found in Pod {pod['metadata']['name']}")
         out[pod["metadata"]["name"]] = total
     return out
 
@@ -368,7 +372,9 @@ class ReplicaCalculator:
         self.delay = delay_of_initial_readiness
 
     def _within(self, ratio: float) -> bool:
-        return abs(1.0 - ratio) <= self.tolerance
+        """``Tolerances.isWithin`` (v1.33+, kubernetes#130797): inclusive at both ends, so a ratio of
+        exactly 1.1 is within 0.1 (``abs(1 - 1.1)`` is 0.10000000000000009 in floating point)."""
+        return 1.0 - self.tolerance <= ratio <= 1.0 + self.tolerance
 
     def resource_replicas(self, current: int, target_utilization: int, resource: str, pods: list[Obj],
                           metrics: dict[str, PodMetric], now: float, container: str | None = None
@@ -425,9 +431,13 @@ class ReplicaCalculator:
             if self._within(ratio):
                 return current, usage
             return math.ceil(ratio * ready), usage
-        if missing:
-            for n in missing:
-                metrics[n] = PodMetric(target_usage if ratio < 1.0 else 0)
+        if missing:   # at exactly 1.0 neither: the missing pods add nothing (upstream's `else if`)
+            if ratio < 1.0:
+                for n in missing:
+                    metrics[n] = PodMetric(target_usage)
+            elif ratio > 1.0:
+                for n in missing:
+                    metrics[n] = PodMetric(0)
         if scale_up_with_unready:
             for n in unready:
                 metrics[n] = PodMetric(0)
