@@ -68,9 +68,10 @@ SIM_OPTIONS = {3: {"metrics_resolution": 5.0, "hpa_sync_period": 5.0}}
 KIND_OPTIONS = {4: {"addons": ("metrics-server", "gateway-api")}}
 
 
-def make_cluster(backend: str, lab: Lab) -> tuple[object, list[str]]:
+def make_cluster(backend: str, lab: Lab, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> tuple[object, list[str]]:
     """The cluster backend for a grading run, and any notice to show loudly.
-    Each run gets a namespace of its own (deleted by ``stop()``)."""
+    Each run gets a namespace of its own (deleted by ``stop()``). The real-cluster
+    backends get ``timeouts`` (HARNESS_TIMEOUT_SCALE); the sim runs on its own clock."""
     import uuid
 
     from .cluster.detect import choose_backend
@@ -82,6 +83,8 @@ def make_cluster(backend: str, lab: Lab) -> tuple[object, list[str]]:
     if options and choice.name == "sim":
         notices.append("sim controller periods for this lab: " + ", ".join(
             f"{k.replace('_', ' ')} {v:g}s" for k, v in options.items()) + " (upstream: 15s each)")
+    if choice.name != "sim":
+        options = {**options, "timeouts": timeouts}
     return choice.factory(namespace=namespace, **options), notices
 
 
@@ -105,7 +108,7 @@ def lab_session(lab: Lab, submission: Path | str | None, *, backend: str,
         else:
             from .cluster_lab import ClusterLab
 
-            cluster, notices = make_cluster(backend, lab)
+            cluster, notices = make_cluster(backend, lab, timeouts)
             ctx = ClusterLab(sub, cluster, timeouts=timeouts, log=log, notices=notices)
             try:
                 ctx.prepare(lab.number)
