@@ -3,14 +3,23 @@ real traffic through the Service, and records what it saw once.
 
 * :func:`slow_start` - a new pod whose model loads slowly joins under load
   (scale-up by one, MODEL_LOAD_DELAY_SECONDS set through the ConfigMap).
-* :func:`hung_pod` - one pod stops answering (HANG_AFTER_SECONDS through the
-  ConfigMap, then that pod is replaced) while load flows.
+* :func:`hung_pod` - one pod stops answering while load flows: that pod is
+  replaced by one that hangs a fixed time after its model loaded
+  (HANG_AFTER_READY_SECONDS through the ConfigMap), chosen so that the hang
+  always begins after the pod is started and Ready, whatever its probes.
+
+Every wait longer than a few seconds says what it waits for (``ctx.log``,
+through :class:`harness.waiting.Progress`); the time limits come from the
+learner's probe settings (:mod:`harness.probe_timing`) and are stated in the
+observations, so the checks can say them.
 
 The knobs go through the learner's ConfigMap (loaded with ``envFrom``), so no
 Deployment template changes and no rollout muddles the measurement.
 """
 from __future__ import annotations
 
+import math
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -19,7 +28,8 @@ from .checks.registry import CheckFailed
 from .cluster_lab import ClusterLab
 from .errors import GradingError
 from .load import LoadResult, start_load
-from .waiting import WaitTimeout, wait_for
+from .probe_timing import ContainerProbes
+from .waiting import FinalError, Progress, WaitTimeout, wait_for
 
 PREDICT_BODY = '{"text": "I love this, it is wonderful and amazing!"}'
 
@@ -63,15 +73,37 @@ def deployment(ctx: ClusterLab) -> dict:
     return ctx.cluster.get("Deployment", deps[0].name)
 
 
+# FailedCreate messages that clear up by themselves on a fresh namespace (the
+# quota controller has not computed usage yet; the service account controller
+# has not created "default" yet): the ReplicaSet controller retries them.
+TRANSIENT_REFUSALS = ("status unknown for quota", "error looking up service account")
+
+
+def refused_pods(ctx: ClusterLab, deployment_name: str) -> str | None:
+    """The first ``FailedCreate`` event of the Deployment's ReplicaSets (Pod
+    Security, a ResourceQuota or a LimitRange refused its pods), quoted, or
+    None. The ReplicaSet keeps retrying, but the same pods are refused again."""
+    own = re.compile(rf"^{re.escape(deployment_name)}-[a-z0-9]+$")
+    for e in ctx.cluster.events(involved_kind="ReplicaSet"):
+        name = (e.get("involvedObject") or {}).get("name", "")
+        msg = e.get("message", "")
+        if e.get("reason") == "FailedCreate" and own.match(name) and not any(t in msg for t in TRANSIENT_REFUSALS):
+            return f"ReplicaSet/{name}: FailedCreate: {msg}"
+    return None
+
+
 def _wait_available(ctx: ClusterLab, name: str) -> None:
     def available():
+        refused = refused_pods(ctx, name)
+        if refused:
+            raise FinalError(f"the pods are refused: {refused}")
         d = ctx.cluster.get("Deployment", name)
         st = d.get("status") or {}
         return st.get("availableReplicas", 0) >= max(1, d["spec"].get("replicas", 1))
 
     try:
-        wait_for(available, f"Deployment/{name} to be available", ctx.timeouts.pod_start)
-    except WaitTimeout as exc:
+        wait_for(available, f"Deployment/{name} to be available", ctx.timeouts.pod_start, progress=ctx.log)
+    except (WaitTimeout, FinalError) as exc:
         raise CheckFailed(f"the Deployment never became available: {exc}") from None
 
 
@@ -131,7 +163,8 @@ def _wait_service_answers(ctx: ClusterLab, t: Traffic) -> None:
         return requests.get(t.url + "/readyz", timeout=2).status_code == 200
 
     try:
-        wait_for(answers, "the Service to answer GET /readyz with 200", ctx.timeouts.service_endpoints)
+        wait_for(answers, "the Service to answer GET /readyz with 200", ctx.timeouts.service_endpoints,
+                 progress=ctx.log)
     except WaitTimeout as exc:
         raise CheckFailed(f"no answer through the Service: {exc}. Does its selector match the pod labels, "
                           "and its targetPort the container port?") from None
@@ -146,13 +179,24 @@ def _load(ctx: ClusterLab, seconds: float, timeout_s: float = 3):
 
 
 def _wait_new_pod(ctx: ClusterLab, sel: dict, before: set[str], timeout: float) -> dict | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new = [p for p in ctx.pods(sel) if p["metadata"]["name"] not in before]
-        if new:
-            return new[0]
-        time.sleep(0.3)
-    return None
+    try:
+        return wait_for(lambda: next((p for p in ctx.pods(sel) if p["metadata"]["name"] not in before), None),
+                        "the ReplicaSet to create a new pod", timeout, poll=0.3, progress=ctx.log)
+    except WaitTimeout:
+        return None
+
+
+def probes_of(dep: dict) -> ContainerProbes:
+    """The probes of the Deployment's first container (the server)."""
+    cs = containers(dep)
+    pod_spec = ((dep.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return ContainerProbes.of(cs[0] if cs else {}, pod_spec)
+
+
+# Seconds from "the pod exists" to "its model has loaded" when the load itself
+# is instant: scheduling, container start, gunicorn boot, joblib load. Generous:
+# the grader's host may be a busy 2-core laptop.
+START_ALLOWANCE_S = 8.0
 
 
 @dataclass
@@ -162,38 +206,48 @@ class SlowStart:
     ready_after_s: float | None
     restarts: int
     delay_s: float
+    deadline_s: float = 0.0       # Ready expected within this, after the scale-up
     error: str = ""
 
 
-def slow_start(ctx: ClusterLab, delay_s: float = 8, window_s: float = 20) -> SlowStart:
-    """Scale up by one with a slow model load, under load through the Service."""
+def slow_start(ctx: ClusterLab, delay_s: float = 8) -> SlowStart:
+    """Scale up by one with a slow model load, under load through the Service.
+    The new pod must be Ready within what its probes imply for that load
+    (:meth:`ContainerProbes.ready_by`), and never restarted."""
     if "slow_start" in ctx.observations:
         return ctx.observations["slow_start"]
     dep = deployment(ctx)
     sel, name = selector(dep), dep["metadata"]["name"]
     replicas = dep["spec"].get("replicas", 1)
+    deadline = math.ceil(probes_of(dep).ready_by(delay_s + START_ALLOWANCE_S))
     set_knobs(ctx, dep, MODEL_LOAD_DELAY_SECONDS=delay_s)
     before = {p["metadata"]["name"] for p in ctx.pods(sel)}
     handle = None
     try:
         try:
-            handle = _load(ctx, window_s)
+            handle = _load(ctx, deadline + 6)
         except CheckFailed:
             handle = None
         start = time.monotonic()
         ctx.cluster.patch("Deployment", name, {"spec": {"replicas": replicas + 1}})
         pod = _wait_new_pod(ctx, sel, before, 20)
         ready_after = None
-        while pod is not None and time.monotonic() - start < window_s - 2:
+        if pod is not None:
+            progress = Progress(ctx.log, f"new pod {pod['metadata']['name']} to be Ready after a {delay_s:g} s "
+                                         "model load", deadline)
+        while pod is not None and time.monotonic() - start < deadline:
             pod = ctx.cluster.get("Pod", pod["metadata"]["name"])
+            if restarts(pod):
+                break                  # liveness killed the slow start: nothing more to see
             if is_ready(pod) and ready_after is None:
                 ready_after = time.monotonic() - start
             if ready_after is not None and time.monotonic() - start > ready_after + 3:
-                break
+                break                  # it has had traffic for a few seconds
+            progress.tick()
             time.sleep(0.5)
-        result = handle.result() if handle else None
+        result = handle.stop() if handle else None
         obs = SlowStart(result, pod["metadata"]["name"] if pod else None, ready_after,
-                        restarts(pod) if pod else 0, delay_s)
+                        restarts(pod) if pod else 0, delay_s, deadline)
     finally:
         set_knobs(ctx, dep, MODEL_LOAD_DELAY_SECONDS=None)
         ctx.cluster.patch("Deployment", name, {"spec": {"replicas": replicas}})
@@ -210,50 +264,55 @@ def settle(ctx: ClusterLab, sel: dict, replicas: int) -> None:
         return len(pods) == replicas and all(is_ready(p) for p in pods)
 
     try:
-        wait_for(settled, f"{replicas} Ready pods again", ctx.timeouts.pod_start)
+        wait_for(settled, f"{replicas} Ready pods again", ctx.timeouts.pod_start, progress=ctx.log)
     except WaitTimeout:
         pass   # the next check reports what it finds
+
+
+# The hang begins this long after the pod can possibly be started and Ready
+# (its probes' ready lag), so the grader has seen it Ready before it hangs.
+HANG_MARGIN_S = 4.0
+# Beyond the bound the probe settings imply: the kubelet's sync, the container
+# start after the kill, and the grader's own polling.
+RESTART_SLACK_S = 8.0
 
 
 @dataclass
 class HungPod:
     load: LoadResult | None
     pod: str | None
-    hang_at: float | None         # seconds after the scenario started
+    hang_after_ready_s: float     # the knob: seconds after the model loaded
+    running_at: float | None      # seconds after the scenario started
+    ready_at: float | None        # first seen started and Ready
+    hang_at: float | None         # the hang began at the latest then
+    started_at_hang: bool
+    bound_s: float | None         # hang -> restart, from the probes that applied then
+    bound_why: str
     restarted_at: float | None    # first restart seen
     ready_again_at: float | None
-    implied_s: float              # what the liveness settings allow
     has_liveness: bool
 
-
-def liveness_budget(dep: dict) -> tuple[bool, float]:
-    """(has a liveness probe, the seconds from a hang to the restart that its
-    settings allow): the first failing probe can start up to one period after
-    the hang, then failureThreshold failures, then the kill, which waits up to
-    the probe's terminationGracePeriodSeconds (or the pod's, 30 s by default)."""
-    probe = next((c.get("livenessProbe") for c in containers(dep) if c.get("livenessProbe")), None)
-    if not probe:
-        return False, 0.0
-    period = probe.get("periodSeconds", 10)
-    timeout = probe.get("timeoutSeconds", 1)
-    failures = probe.get("failureThreshold", 3)
-    pod_grace = ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("terminationGracePeriodSeconds", 30)
-    grace = probe.get("terminationGracePeriodSeconds", pod_grace)
-    return True, period * failures + timeout + period + grace
+    @property
+    def allowed_s(self) -> float | None:
+        return None if self.bound_s is None else self.bound_s + RESTART_SLACK_S
 
 
-def hung_pod(ctx: ClusterLab, hang_after_s: float = 5, slack_s: float = 6) -> HungPod:
-    """Replace one pod with one that hangs after ``hang_after_s``, under load."""
+def hung_pod(ctx: ClusterLab) -> HungPod:
+    """Replace one pod with one that hangs a fixed time after it became ready,
+    under load; see whether it is restarted within what its probes imply."""
     if "hung_pod" in ctx.observations:
         return ctx.observations["hung_pod"]
     dep = deployment(ctx)
     sel = selector(dep)
-    has_liveness, implied = liveness_budget(dep)
-    set_knobs(ctx, dep, HANG_AFTER_SECONDS=hang_after_s, MODEL_LOAD_DELAY_SECONDS=None)
+    probes = probes_of(dep)
+    hang_after = math.ceil(probes.ready_lag() + HANG_MARGIN_S)
+    set_knobs(ctx, dep, HANG_AFTER_READY_SECONDS=hang_after, MODEL_LOAD_DELAY_SECONDS=None)
     pods = sorted(ctx.pods(sel), key=lambda p: p["metadata"]["name"])
     before = {p["metadata"]["name"] for p in pods}
-    window = hang_after_s + (implied or 20) + slack_s + 4
+    worst = max(probes.liveness.budget if probes.liveness else 0, 20)
+    window = START_ALLOWANCE_S + probes.ready_lag() + hang_after + worst + RESTART_SLACK_S + 10
     handle = None
+    pod = None
     try:
         start = time.monotonic()
         ctx.cluster.delete("Pod", pods[0]["metadata"]["name"])
@@ -262,24 +321,56 @@ def hung_pod(ctx: ClusterLab, hang_after_s: float = 5, slack_s: float = 6) -> Hu
             handle = _load(ctx, window, timeout_s=2)
         except CheckFailed:
             handle = None
-        hang_at = restarted_at = ready_again_at = None
-        started_seen = None
-        while pod is not None and time.monotonic() - start < window:
-            pod = ctx.cluster.get("Pod", pod["metadata"]["name"])
-            cs = ((pod.get("status") or {}).get("containerStatuses") or [{}])[0]
-            if started_seen is None and "running" in (cs.get("state") or {}):
-                started_seen = time.monotonic() - start
-                hang_at = started_seen + hang_after_s
-            if restarted_at is None and restarts(pod) > 0:
-                restarted_at = time.monotonic() - start
-            if restarted_at is not None and ready_again_at is None and is_ready(pod):
-                ready_again_at = time.monotonic() - start
-                break
-            time.sleep(0.5)
-        result = handle.result() if handle else None
-        obs = HungPod(result, pod["metadata"]["name"] if pod else None, hang_at, restarted_at,
-                      ready_again_at, implied, has_liveness)
+        obs = _watch_hang(ctx, pod, probes, hang_after, start)
+        obs.load = handle.stop() if handle else None
     finally:
-        set_knobs(ctx, dep, HANG_AFTER_SECONDS=None)
+        set_knobs(ctx, dep, HANG_AFTER_READY_SECONDS=None)
+        if pod is not None:
+            # its restarted container read the knob again and would hang again: replace it
+            try:
+                ctx.cluster.delete("Pod", pod["metadata"]["name"])
+            except Exception:  # noqa: BLE001 - already gone
+                pass
     ctx.observations["hung_pod"] = obs
+    return obs
+
+
+def _watch_hang(ctx: ClusterLab, pod: dict | None, probes: ContainerProbes, hang_after: float,
+                start: float) -> HungPod:
+    obs = HungPod(None, pod["metadata"]["name"] if pod else None, hang_after, None, None, None, False, None, "",
+                  None, None, probes.liveness is not None)
+    if pod is None:
+        return obs
+    name = obs.pod
+    now = lambda: time.monotonic() - start  # noqa: E731
+    ready_deadline = START_ALLOWANCE_S + probes.ready_lag() + 10
+    progress = Progress(ctx.log, f"replacement pod {name} to be started and Ready", ready_deadline)
+    deadline = ready_deadline
+    while now() < deadline:
+        pod = ctx.cluster.get("Pod", name)
+        cs = ((pod.get("status") or {}).get("containerStatuses") or [{}])[0]
+        t = now()
+        if obs.running_at is None and "running" in (cs.get("state") or {}):
+            obs.running_at = t
+        if obs.ready_at is None and cs.get("started") and is_ready(pod):
+            obs.ready_at = t
+            # the model loaded at the latest now, so the hang begins hang_after later at the latest
+            obs.hang_at = t + hang_after
+            since_start = obs.hang_at - (obs.running_at if obs.running_at is not None else t)
+            obs.started_at_hang = True        # seen started before the hang began
+            obs.bound_s, obs.bound_why = probes.restart_bound(started=True, since_start=since_start)
+            bound = obs.bound_s if obs.bound_s is not None else 20
+            deadline = obs.hang_at + bound + RESTART_SLACK_S
+            progress = Progress(ctx.log, f"a restart of pod {name}, hung at {obs.hang_at:.0f} s "
+                                         f"(up to {bound + RESTART_SLACK_S:.0f} s after the hang)",
+                                deadline - t)
+        if obs.restarted_at is None and restarts(pod) > 0:
+            obs.restarted_at = t
+            deadline = t + probes.ready_lag() + START_ALLOWANCE_S
+            progress = Progress(ctx.log, f"pod {name} to be Ready again after its restart", deadline - t)
+        if obs.restarted_at is not None and is_ready(pod):
+            obs.ready_again_at = t
+            break
+        progress.tick()
+        time.sleep(0.5)
     return obs

@@ -118,6 +118,16 @@ def drop_block(rel: str, first_line: str) -> Callable[[Path], None]:
 class ClusterMutant(Mutant):
     # checks to run for this mutant (the targets and what they require)
     only: tuple[str, ...] = ()
+    # text that the failing check's message must contain ("" = not checked)
+    says: str = ""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A different but correct answer: it must score what the solution scores."""
+    name: str
+    patch: Callable[[Path], None]
+    note: str = ""
 
 
 LAB02 = [
@@ -136,6 +146,12 @@ LAB02 = [
                   drop_block(DEP, "requests:"), only=("deployment.resources",)),
     ClusterMutant("limits-over-budget", frozenset({"deployment.resources"}),
                   edit(DEP, "memory: 512Mi", "memory: 4Gi"), only=("deployment.resources",)),
+    ClusterMutant("memory-limit-1Ti", frozenset({"deployment.resources"}),
+                  edit(DEP, "memory: 512Mi", "memory: 1Ti"), only=("deployment.resources",),
+                  says="the laptop budget is at most"),
+    ClusterMutant("cpu-limit-over-budget", frozenset({"deployment.resources"}),
+                  edit(DEP, 'cpu: "1"', 'cpu: "4"'), only=("deployment.resources",),
+                  says="the laptop budget is at most"),
     ClusterMutant("latest-tag", frozenset({"deployment.image-pinned", "pods.ready"}),
                   edit(DEP, "mlops-labs/sentiment:v1", "mlops-labs/sentiment:latest"),
                   note="ErrImagePull / ImagePullBackOff: nothing is pulled",
@@ -155,14 +171,34 @@ LAB02 = [
                   note="measured: requests fail with 503 while the new pod loads its model",
                   only=("manifests.valid", "pods.ready", "probes.readiness-gates-traffic", "probes.startup")),
     ClusterMutant("aggressive-liveness", frozenset({"probes.startup"}),
-                  both(drop_block(DEP, "startupProbe:"),
+                  both(edit(DEP, "          startupProbe:\n            httpGet:\n              path: /readyz",
+                            "          startupProbe:\n            httpGet:\n              path: /livez"),
                        edit(DEP, "              path: /livez\n              port: http\n            periodSeconds: 2",
                             "              path: /readyz\n              port: http\n            initialDelaySeconds: 5\n"
                             "            periodSeconds: 2")),
-                  note="liveness on /readyz kills a slow model load",
-                  only=("manifests.valid", "pods.ready", "probes.startup")),
+                  note="a startupProbe on /livez is done at once; then liveness on /readyz kills the slow model load",
+                  only=("manifests.valid", "pods.ready", "probes.startup"), says="was restarted"),
+    ClusterMutant("no-startup-probe", frozenset({"probes.startup"}),
+                  drop_block(DEP, "startupProbe:"),
+                  note="liveness on /livez would not kill the load, but nothing says how long a load may take",
+                  only=("probes.startup",), says="no startupProbe"),
+    ClusterMutant("startup-budget-20s", frozenset({"probes.startup"}),
+                  edit(DEP, "            periodSeconds: 2\n            failureThreshold: 60",
+                       "            periodSeconds: 2\n            failureThreshold: 10"),
+                  only=("probes.startup",), says="is under 60 s"),
     ClusterMutant("no-liveness-probe", frozenset({"probes.liveness-heals"}),
                   drop_block(DEP, "livenessProbe:"), only=("probes.liveness-heals",)),
+    ClusterMutant("liveness-without-own-grace", frozenset({"probes.liveness-heals"}),
+                  edit(DEP, "            failureThreshold: 3\n            terminationGracePeriodSeconds: 5",
+                       "            failureThreshold: 3"),
+                  note="restarted, but after the pod's 30 s grace: 2 of 3 points",
+                  only=("manifests.valid", "pods.ready", "probes.liveness-heals"), says="over 30s"),
+    ClusterMutant("privileged-pod", frozenset({"pods.ready"}),
+                  edit(DEP, "          imagePullPolicy: IfNotPresent\n",
+                       "          imagePullPolicy: IfNotPresent\n          securityContext:\n"
+                       "            privileged: true\n"),
+                  note="Pod Security (baseline) refuses the pods: FailedCreate on the ReplicaSet, failed at once",
+                  only=("manifests.valid", "pods.ready"), says="FailedCreate"),
     ClusterMutant("wrong-target-port", THROUGH_SERVICE,
                   edit(SVC, "targetPort: http", "targetPort: 8080"),
                   only=("manifests.valid", "pods.ready", "service.routes", "config.configmap-secret")),
@@ -176,6 +212,27 @@ LAB02 = [
                        '              value: "lab02-demo-key-change-me"'),
                   only=("config.configmap-secret",)),
 ]
+
+
+STARTUP = "            periodSeconds: 2\n            failureThreshold: 60"
+
+# Correct answers that differ from the solution's probe timing (issue 10: the
+# hang used to start a fixed time after process start, which made some of
+# these flaky or failing).
+LAB02_VARIANTS = [
+    Variant("startup-2x45", edit(DEP, STARTUP, "            periodSeconds: 2\n            failureThreshold: 45")),
+    Variant("startup-1x90", edit(DEP, STARTUP, "            periodSeconds: 1\n            failureThreshold: 90")),
+    Variant("startup-10x30-docs", edit(DEP, STARTUP, "            periodSeconds: 10\n            failureThreshold: 30"),
+            note="the Kubernetes docs' example: the startup probe succeeds up to 10 s after the load"),
+    Variant("liveness-initial-delay", both(
+        drop_block(DEP, "startupProbe:"),
+        edit(DEP, "              path: /livez\n              port: http\n            periodSeconds: 2",
+             "              path: /livez\n              port: http\n            initialDelaySeconds: 15\n"
+             "            periodSeconds: 2")),
+        note="no startupProbe: liveness waits initialDelaySeconds (the README's 15 s) instead"),
+]
+PROBE_CHECKS = ("manifests.valid", "pods.ready", "probes.readiness-gates-traffic", "probes.startup",
+                "probes.liveness-heals")
 
 
 # --- Lab 03 -----------------------------------------------------------------

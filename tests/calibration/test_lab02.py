@@ -17,7 +17,7 @@ from harness.grading import checks_for, grade
 from harness.labs import lab
 from harness.waiting import Timeouts
 
-from .mutants import LAB02
+from .mutants import LAB02, LAB02_VARIANTS, PROBE_CHECKS
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -64,3 +64,34 @@ def test_mutant_is_caught(mutant, tmp_path):
     ran = {r.id for r in report.checks}
     assert set(report.failed_ids()) == set(mutant.fails) & ran, report.to_markdown()
     assert report.failed_ids(), "the mutant was not caught"
+    if mutant.says:
+        messages = [c.message for c in report.checks if not c.passed]
+        assert any(mutant.says in m for m in messages), messages
+
+
+@pytest.mark.parametrize("variant", LAB02_VARIANTS, ids=[v.name for v in LAB02_VARIANTS])
+def test_probe_variant_passes(variant, tmp_path):
+    """Other correct probe timings score full marks on the probe checks.
+    Blind spot before: only the solution's own startupProbe (2 × 60) was
+    graded, and the hang began a fixed 5 s after process start, so 2 × 45 and
+    the docs' 10 × 30 failed probes.liveness-heals or probes.startup."""
+    dest = tmp_path / LAB.slug
+    shutil.copytree(LAB.solution, dest)
+    variant.patch(dest)
+    report = _grade(dest, only=PROBE_CHECKS)
+    assert not report.failed_ids(), report.to_markdown()
+
+
+def test_refused_pods_fail_fast(tmp_path):
+    """A Deployment whose pods Pod Security refuses fails pods.ready at once,
+    quoting the ReplicaSet's FailedCreate event. Blind spot before: it waited
+    the whole pod_start timeout (120 s by default) and said only "timed out"."""
+    mutant = next(m for m in LAB02 if m.name == "privileged-pod")
+    dest = tmp_path / LAB.slug
+    shutil.copytree(LAB.solution, dest)
+    mutant.patch(dest)
+    report = _grade(dest, only=("pods.ready",))
+    res = next(c for c in report.checks if c.id == "pods.ready")
+    assert not res.passed
+    assert "FailedCreate" in res.message and "privileged" in res.message, res.message
+    assert res.duration_s < 10, f"pods.ready took {res.duration_s:.1f}s to fail (FAST pod_start is 30s)"
