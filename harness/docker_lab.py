@@ -15,11 +15,11 @@ from typing import Callable
 
 import requests
 
-from . import images
+from . import budget, images
 from .errors import GradingError
 from .labs import REPO_ROOT
 from .submission import Submission
-from .waiting import DEFAULT_TIMEOUTS, Timeouts
+from .waiting import DEFAULT_TIMEOUTS, Timeouts, progress_logger
 
 MODELS_DIR = REPO_ROOT / "models"
 APP_FILE_CANDIDATES = ("app/server.py", "app/main.py", "app/app.py", "service.py", "app.py", "server.py")
@@ -56,6 +56,7 @@ class DockerLab:
     _build: images.BuildResult | None = None
     _running: RunningContainer | None = None
     _tags: list[str] = field(default_factory=list)
+    _twins: list[RunningContainer] = field(default_factory=list)
 
     @property
     def context(self) -> Path:
@@ -81,13 +82,18 @@ class DockerLab:
                                        timeout=self.timeouts.image_build)
         return self._build
 
-    def rebuild_after_touching(self, rel: str) -> images.BuildResult:
+    def rebuild_after_touching(self, rel: str, stop_when=None) -> images.BuildResult:
         """Append a comment to one app file and build again (a real second build)."""
         path = self.context / rel
         path.write_text(path.read_text() + f"\n# touched by the grader {self.run_id}\n")
-        tag = f"mlops-labs/lab01-{self.run_id}:rebuild"
+        tag = self.rebuild_tag
         self._tags.append(tag)
-        return images.build(self.context, tag, on_log=self.log, timeout=self.timeouts.image_build)
+        return images.build(self.context, tag, on_log=self.log, timeout=self.timeouts.image_build,
+                            stop_when=stop_when)
+
+    @property
+    def rebuild_tag(self) -> str:
+        return f"mlops-labs/lab01-{self.run_id}:rebuild"
 
     def app_file(self) -> str | None:
         for rel in APP_FILE_CANDIDATES:
@@ -96,8 +102,8 @@ class DockerLab:
         found = sorted(p.relative_to(self.context).as_posix() for p in self.context.rglob("*.py"))
         return found[0] if found else None
 
-    def image(self):
-        return images.client().images.get(self.tag)
+    def image(self, tag: str | None = None):
+        return images.client().images.get(tag or self.tag)
 
     # --- run -------------------------------------------------------------
     def container_port(self) -> int:
@@ -105,26 +111,39 @@ class DockerLab:
         tcp = sorted(int(p.split("/")[0]) for p in exposed if p.endswith("/tcp"))
         return 8000 if (not tcp or 8000 in tcp) else tcp[0]
 
+    def _start(self, name: str, env: dict | None = None) -> RunningContainer:
+        port = self.container_port()
+        c = images.client().containers.run(
+            self.tag, detach=True, name=name, environment=env or {},
+            labels={images.LABEL: "1"}, ports={f"{port}/tcp": ("127.0.0.1", None)},
+            mem_limit=budget.CONTAINER_MEMORY_BYTES, memswap_limit=budget.CONTAINER_MEMORY_BYTES,
+            pids_limit=budget.CONTAINER_PIDS, security_opt=["no-new-privileges"])
+        host_port = None
+        for _ in range(50):
+            c.reload()
+            binding = (c.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp")
+            if binding:
+                host_port = int(binding[0]["HostPort"])
+                break
+            if c.status == "exited":
+                break
+            time.sleep(0.1)
+        return RunningContainer(c, host_port or 0, f"http://127.0.0.1:{host_port}", time.monotonic())
+
     def run(self) -> RunningContainer:
         if self._running is None:
-            port = self.container_port()
-            c = images.client().containers.run(
-                self.tag, detach=True, name=f"lab01-{self.run_id}",
-                labels={images.LABEL: "1"}, ports={f"{port}/tcp": ("127.0.0.1", None)},
-                mem_limit="1g", pids_limit=512, security_opt=["no-new-privileges"])
-            host_port = None
-            for _ in range(50):
-                c.reload()
-                binding = (c.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp")
-                if binding:
-                    host_port = int(binding[0]["HostPort"])
-                    break
-                if c.status == "exited":
-                    break
-                time.sleep(0.1)
-            self._running = RunningContainer(c, host_port or 0, f"http://127.0.0.1:{host_port}",
-                                             time.monotonic())
+            self._running = self._start(f"lab01-{self.run_id}")
         return self._running
+
+    def run_twin(self, env: dict) -> RunningContainer:
+        """A second container of the image with extra environment (removed by close())."""
+        twin = self._start(f"lab01-{self.run_id}-twin{len(self._twins)}", env)
+        self._twins.append(twin)
+        return twin
+
+    def progress(self, desc: str, timeout: float):
+        """An ``on_poll`` callback that logs a wait longer than 5 s every 5 s."""
+        return progress_logger(desc, timeout, self.log)
 
     def logs_tail(self, n: int = 20) -> str:
         if self._running is None:
@@ -140,11 +159,13 @@ class DockerLab:
         return requests.request(method, r.base_url + path, **kw)
 
     def close(self) -> None:
-        if self._running is not None:
+        for rc in [self._running, *self._twins]:
+            if rc is None:
+                continue
             try:
-                self._running.container.remove(force=True)
+                rc.container.remove(force=True)
             except Exception:  # noqa: BLE001 - already gone
                 pass
-            self._running = None
+        self._running, self._twins = None, []
         for tag in self._tags:
             images.remove_image(tag)

@@ -65,6 +65,7 @@ class BuildResult:
     steps: list[BuildStep] = field(default_factory=list)   # from the log: for progress only, never for judging
     error: str = ""
     notices: list[str] = field(default_factory=list)
+    stopped: str = ""      # why the grader stopped the build early, if it did
 
     def log_tail(self, n: int = 15) -> str:
         return "\n".join(self.log[-n:])
@@ -137,12 +138,15 @@ class _BuildClient:
 
 def build(context: Path, tag: str, *, on_log: Callable[[str], None] | None = None,
           timeout: float = 900, buildargs: dict | None = None, dockerfile: str = "Dockerfile",
-          limited: bool = True) -> BuildResult:
+          limited: bool = True, stop_when: Callable[[list[str]], str] | None = None) -> BuildResult:
     """Build ``context`` (its ``dockerfile``, relative to it) with streamed logs.
 
     ``timeout`` is a deadline for the whole build, whatever it prints. With
     ``limited`` (a learner's Dockerfile), RUN steps get the container budget
     of harness.budget (memory, swap, CPU, pids: see build_sandbox).
+    ``stop_when(log)`` may return a reason to stop the build early (the result
+    then has ``stopped`` set to it); it only ever shortens a build, so what the
+    log says can cut a build short but never make it pass.
     """
     from .build_sandbox import BuildSandbox, container_limits, explain_failure
 
@@ -180,6 +184,12 @@ def build(context: Path, tag: str, *, on_log: Callable[[str], None] | None = Non
                     m = _STEP.match(line)
                     if m:
                         result.steps.append(BuildStep(int(m.group(1)), m.group(3)))
+                    if stop_when is not None and not result.stopped:
+                        result.stopped = stop_when(result.log)
+                        if result.stopped:
+                            if box is not None:
+                                box.kill_all()
+                            low.close()
             if "error" in chunk:
                 result.error = chunk["error"].strip()
                 result.log.append(result.error)
@@ -188,7 +198,7 @@ def build(context: Path, tag: str, *, on_log: Callable[[str], None] | None = Non
             if "aux" in chunk and "ID" in chunk["aux"]:
                 result.image_id = chunk["aux"]["ID"]
     except Exception as exc:  # noqa: BLE001 - the daemon refused the context or the Dockerfile
-        if not expired.is_set():
+        if not expired.is_set() and not result.stopped:
             result.error = f"{type(exc).__name__}: {exc}"
             result.log.append(result.error)
     finally:
@@ -198,10 +208,13 @@ def build(context: Path, tag: str, *, on_log: Callable[[str], None] | None = Non
             box.kill_all()
             pids_hit = box.pids_limit_hit()
             box.remove()
-    if box is not None and result.error and not expired.is_set():
+    if box is not None and result.error and not expired.is_set() and not result.stopped:
         result.error = explain_failure(result.error, pids_hit)
     result.duration_s = time.monotonic() - start
-    if expired.is_set():
+    if result.stopped:
+        result.error = f"stopped by the grader: {result.stopped}"
+        result.image_id = None
+    elif expired.is_set():
         at = f" (it was at step {result.steps[-1].number}/{_total(result)}: {result.steps[-1].instruction[:60]})" \
             if result.steps else ""
         result.error = f"the build did not finish within its {timeout:.0f}s deadline and was stopped{at}"

@@ -19,9 +19,10 @@ from .registry import CheckFailed, check
 LAB = "01-docker"
 DOCKERFILE_REF = "https://docs.docker.com/reference/dockerfile/"
 
-# Image size budgets, from the reference solutions measured on the offline
-# base image (Flask 425 MB, BentoML 495 MB) plus headroom.
-SIZE_BUDGET_MB = {"flask": 550, "bentoml": 600}
+# Image size budgets, measured on the offline base image (146 MB): the lean
+# Flask reference is 319 MB; a single-stage build with --no-cache-dir is about
+# 425 MB and one with pip's cache more, so both fail. BentoML: see its README.
+SIZE_BUDGET_MB = {"flask": 360, "bentoml": 600}
 
 # Files that must never reach the build context.
 IGNORE_PROBES = {".git": ".git/HEAD", "a virtualenv": ".venv/pyvenv.cfg", "tests": "tests/test_probe.py"}
@@ -88,42 +89,91 @@ def image_builds(ctx: DockerLab) -> str:
     return f"built in {b.duration_s:.1f}s ({len(b.steps)} steps)"
 
 
+def _layer_key(h: dict) -> tuple:
+    """One history entry's identity: its image id where the builder keeps one,
+    else what it ran and when (a cached step keeps its original creation time)."""
+    hid = h.get("Id") or "<missing>"
+    return ("id", hid) if hid != "<missing>" else ("step", h.get("CreatedBy"), h.get("Created"), h.get("Size"))
+
+
+def _instruction(h: dict) -> str:
+    """A history entry as the Dockerfile line it came from (shortened)."""
+    by = (h.get("CreatedBy") or "").replace("/bin/sh -c #(nop) ", "").strip()
+    by = by.replace("/bin/sh -c ", "RUN ", 1) if by.startswith("/bin/sh -c ") else by
+    return by[:70]
+
+
+# A code edit may rebuild the layers that hold the code; more than this means the
+# dependencies were rebuilt too (they are 100+ MB here).
+REBUILT_BUDGET_BYTES = 20 * 10**6
+
+
+def _dependency_step_running(log: list[str]) -> str:
+    """While rebuilding: the dependency install step started to run rather than come
+    from the cache. Only used to stop a doomed rebuild early (a forged line can only
+    shorten the learner's own build); passing is decided from the image history."""
+    if len(log) < 2 or not log[-1].startswith(" ---> Running in "):
+        return ""
+    header = next((ln for ln in reversed(log[:-1]) if ln.startswith("Step ")), "")
+    m = re.match(r"Step \d+/\d+ : (RUN .*)", header)
+    return f"`{m.group(1)[:70]}` ran again" if m and DEP_INSTALL.search(m.group(1)) else ""
+
+
 @check("image.layer-order", lab=LAB, points=2, requires=("image.builds",),
        hint="COPY requirements.txt and RUN pip install before COPY of the app code, so code edits reuse the dependency layer",
        doc="https://docs.docker.com/build/cache/optimize/#order-your-layers")
 def layer_order(ctx: DockerLab) -> str:
-    """editing app code rebuilds without re-running the dependency install"""
-    first = ctx.build()
-    installs = [s for s in first.steps if DEP_INSTALL.search(s.instruction)]
-    if not installs:
+    """editing app code rebuilds without re-running the dependency install (judged from the image history)"""
+    dockerfile = (ctx.context / "Dockerfile").read_text(errors="replace").replace("\\\n", " ")
+    if not any(DEP_INSTALL.search(ln) for ln in dockerfile.splitlines() if ln.strip().upper().startswith("RUN")):
         raise CheckFailed("no dependency install step (RUN pip install ...) found in the Dockerfile")
     rel = ctx.app_file()
     if rel is None:
         raise CheckFailed("no Python app file found in the build context")
-    second = ctx.rebuild_after_touching(rel)
+    first_img = ctx.image()
+    second = ctx.rebuild_after_touching(rel, stop_when=_dependency_step_running)
+    if second.stopped:
+        raise CheckFailed(f"editing {rel} re-ran the dependency install ({second.stopped}): "
+                          "the dependency layer comes after a COPY of the code")
     if not second.ok:
         raise CheckFailed(f"the second build failed: {second.error}", details=second.log_tail())
-    again = {s.number: s for s in second.steps}
-    rerun = [s for s in installs if s.number in again and not again[s.number].cached]
-    if rerun:
-        raise CheckFailed(f"editing {rel} re-ran `{rerun[0].instruction[:70]}`: "
-                          "the dependency layer comes after a COPY of the code")
-    if all(s.cached for s in second.steps):
+    second_img = ctx.image(second.tag)
+    if second_img.id == first_img.id:
         raise CheckFailed(f"editing {rel} changed nothing in the image: is the app code copied in?")
-    return f"editing {rel} reused the dependency layer (rebuild {second.duration_s:.1f}s)"
+    kept = {_layer_key(h) for h in first_img.history()}
+    rebuilt = [h for h in second_img.history() if _layer_key(h) not in kept]
+    rebuilt_bytes = sum(h.get("Size") or 0 for h in rebuilt)
+    installs = [h for h in rebuilt if DEP_INSTALL.search(h.get("CreatedBy") or "")]
+    if installs or rebuilt_bytes > REBUILT_BUDGET_BYTES:
+        biggest = max(rebuilt, key=lambda h: h.get("Size") or 0)
+        what = installs[0] if installs else biggest
+        raise CheckFailed(f"editing {rel} rebuilt {rebuilt_bytes / 1e6:.0f} MB of layers, including "
+                          f"`{_instruction(what)}` ({(what.get('Size') or 0) / 1e6:.0f} MB): "
+                          "the dependency layer comes after a COPY of the code",
+                          details="rebuilt layers (image history):\n" + "\n".join(
+                              f"  {(h.get('Size') or 0) / 1e6:8.1f} MB  {_instruction(h)}" for h in rebuilt))
+    return (f"editing {rel} rebuilt {len(rebuilt)} layers ({rebuilt_bytes / 1e6:.1f} MB) and reused the "
+            f"dependency layer (image history; rebuild {second.duration_s:.1f}s)")
 
 
 @check("image.size", lab=LAB, points=1, requires=("image.builds",),
-       hint="start FROM python:3.11-slim, install with --no-cache-dir, and do not copy data or build tools into the final image",
-       doc="https://docs.docker.com/build/building/best-practices/")
+       hint="install the dependencies in a build stage and COPY --from it (multi-stage), with pip --no-compile "
+            "--no-cache-dir, and delete test suites and caches in the same RUN",
+       doc="https://docs.docker.com/build/building/multi-stage/")
 def image_size(ctx: DockerLab) -> str:
     """the image is within the size budget"""
-    size_mb = ctx.image().attrs["Size"] / 1e6
+    img = ctx.image()
+    size_mb = img.attrs["Size"] / 1e6
     reqs = (ctx.context / "requirements.txt")
     framework = "bentoml" if reqs.is_file() and "bentoml" in reqs.read_text().lower() else "flask"
     budget = SIZE_BUDGET_MB[framework]
     if size_mb > budget:
-        raise CheckFailed(f"the image is {size_mb:.0f} MB, over the {budget} MB budget for a {framework} server")
+        layers = sorted((h for h in img.history() if (h.get("Size") or 0) > 0), key=lambda h: -(h.get("Size") or 0))
+        top = ", ".join(f"`{_instruction(h)}` {h['Size'] / 1e6:.0f} MB" for h in layers[:3])
+        raise CheckFailed(f"the image is {size_mb:.0f} MB, over the {budget} MB budget for a {framework} server; "
+                          f"the biggest layers: {top}",
+                          details="layers (image history, biggest first):\n" + "\n".join(
+                              f"  {h['Size'] / 1e6:8.1f} MB  {_instruction(h)}" for h in layers[:8]))
     return f"{size_mb:.0f} MB (budget {budget} MB for {framework})"
 
 
@@ -152,28 +202,86 @@ def no_secrets(ctx: DockerLab) -> str:
     return "no secret-looking ENV values or history entries"
 
 
+# How long the grader waits for Docker to notice a hung server; a HEALTHCHECK
+# whose interval, timeout and retries imply more is too slow to be useful here.
+MAX_UNHEALTHY_S = 60.0
+HANG_AT_S = 2.0   # the twin container stops answering this long after it starts
+
+
+def _health_config(image) -> dict | None:
+    """The image's HEALTHCHECK in seconds, with Docker's defaults filled in."""
+    hc = (image.attrs.get("Config") or {}).get("Healthcheck") or {}
+    test = hc.get("Test") or []
+    if not test or test[0] == "NONE":
+        return None
+    ns = 1e9
+    return {"test": test, "interval": (hc.get("Interval") or 30 * ns) / ns, "timeout": (hc.get("Timeout") or 30 * ns) / ns,
+            "start_period": (hc.get("StartPeriod") or 0) / ns, "retries": hc.get("Retries") or 3}
+
+
+def unhealthy_bound(hc: dict, hang_at: float = HANG_AT_S) -> float:
+    """Seconds after start by which Docker must report ``unhealthy`` for a server that
+    stops answering at ``hang_at``: failures count once the start period is over, and
+    ``retries`` consecutive ones (each up to ``timeout``, one ``interval`` apart) make it
+    unhealthy; one more period and 3 s of slack for the check that was in flight."""
+    counted_from = max(hang_at, hc["start_period"])
+    return counted_from + (hc["retries"] + 1) * (hc["interval"] + hc["timeout"]) + 3.0
+
+
 @check("container.healthy", lab=LAB, points=2, requires=("image.builds",),
-       hint="add a HEALTHCHECK that calls /livez (the slim image has no curl: use python -c with urllib)",
+       hint="add a HEALTHCHECK that calls /livez (python -c with urllib; the slim image has no curl), "
+            "with --interval=5s --timeout=2s --retries=3 so Docker notices a hung server quickly",
        doc="https://docs.docker.com/reference/dockerfile/#healthcheck")
 def container_healthy(ctx: DockerLab) -> str:
-    """the container starts and its own HEALTHCHECK reports healthy"""
-    if not (ctx.image().attrs.get("Config") or {}).get("Healthcheck"):
+    """the image's HEALTHCHECK reports healthy, and unhealthy once the server stops answering"""
+    hc = _health_config(ctx.image())
+    if hc is None:
         ctx.run()
         raise CheckFailed("the image has no HEALTHCHECK, so Docker cannot tell whether it is healthy")
+    bound = unhealthy_bound(hc)
+    flags = f"--interval={hc['interval']:g}s --timeout={hc['timeout']:g}s --retries={hc['retries']}" + (
+        f" --start-period={hc['start_period']:g}s" if hc["start_period"] else "")
+    if bound > MAX_UNHEALTHY_S:
+        ctx.run()
+        raise CheckFailed(f"HEALTHCHECK {flags} would take up to {bound:.0f}s to notice a hung server "
+                          f"(the grader allows {MAX_UNHEALTHY_S:.0f}s): shorten the interval and timeout")
+    # A twin of the container whose server stops answering soon after it starts
+    # (the server's HANG_AFTER_SECONDS knob): an honest HEALTHCHECK turns unhealthy.
+    twin = ctx.run_twin({"HANG_AFTER_SECONDS": f"{HANG_AT_S:g}"})
     started = ctx.run().started_at
+
+    def health(container) -> str:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise FinalError(f"the container exited with code {container.attrs['State'].get('ExitCode')}")
+        return (container.attrs["State"].get("Health") or {}).get("Status") or ""
 
     def healthy():
         failed = _ctx_failed_start(ctx)
         if failed:
             raise FinalError(failed.message)
-        state = ctx.run().container.attrs["State"]
-        return (state.get("Health") or {}).get("Status") == "healthy"
+        return health(ctx.run().container) == "healthy"
 
     try:
-        wait_for(healthy, "the container's HEALTHCHECK to report healthy", ctx.timeouts.container_healthy)
+        wait_for(healthy, "the container's HEALTHCHECK to report healthy", ctx.timeouts.container_healthy,
+                 on_poll=ctx.progress("the container's HEALTHCHECK to report healthy", ctx.timeouts.container_healthy))
     except (FinalError, WaitTimeout) as exc:
         raise CheckFailed(str(exc), details="last log lines:\n" + ctx.logs_tail(80)) from None
-    return f"healthy after {time.monotonic() - started:.1f}s"
+    took = time.monotonic() - started
+    remaining = max(1.0, bound - (time.monotonic() - twin.started_at))
+    desc = f"Docker to report the hung twin unhealthy (within {bound:.0f}s of its start)"
+    try:
+        wait_for(lambda: health(twin.container) == "unhealthy", desc, remaining,
+                 on_poll=ctx.progress(desc, remaining))
+    except FinalError as exc:
+        raise CheckFailed(f"the twin container used to test the HEALTHCHECK {exc}") from None
+    except WaitTimeout:
+        seen = health(twin.container) or "no health status"
+        raise CheckFailed(f"the HEALTHCHECK still reports {seen!r} {bound - HANG_AT_S:.0f}s after the server "
+                          f"stopped answering (HEALTHCHECK {flags} implies unhealthy by then): it does not "
+                          "check that the server serves (`CMD true`, or a check that cannot fail?)") from None
+    return (f"healthy after {took:.1f}s; a server that stopped answering was reported unhealthy "
+            f"{time.monotonic() - twin.started_at - HANG_AT_S:.0f}s later (bound {bound - HANG_AT_S:.0f}s)")
 
 
 @check("container.ready", lab=LAB, points=2, requires=("image.builds",),
@@ -187,10 +295,21 @@ def container_ready(ctx: DockerLab) -> str:
         failed = _ctx_failed_start(ctx)
         if failed:
             raise FinalError(failed.message)
-        return ctx.http("GET", "/readyz").status_code == 200
+        code = ctx.http("GET", "/readyz").status_code
+        if code in (404, 405):
+            raise FinalError(f"GET /readyz answered {code}: the server has no /readyz route (task 5)")
+        if code == 503 and ctx.http("POST", "/predict", json={"text": "ok"}).status_code == 200:
+            contradictions.append(code)
+            if len(contradictions) >= 3:   # three looks, half a second apart: not a race with the model load
+                raise FinalError("GET /readyz still answers 503 while POST /predict already answers 200: "
+                                 "/readyz must turn 200 once the model is loaded (task 5)")
+        return code == 200
+
+    contradictions: list[int] = []
 
     try:
-        wait_for(ready, "GET /readyz to answer 200", ctx.timeouts.container_ready)
+        wait_for(ready, "GET /readyz to answer 200", ctx.timeouts.container_ready,
+                 on_poll=ctx.progress("GET /readyz to answer 200", ctx.timeouts.container_ready))
     except (FinalError, WaitTimeout) as exc:
         raise CheckFailed(str(exc), details="last log lines:\n" + ctx.logs_tail(80)) from None
     return f"ready after {time.monotonic() - started:.1f}s"
