@@ -138,3 +138,9 @@ class Cluster(Protocol):
     def collect_diagnostics(self, directory: Path) -> None:
         """Write events (by time), pods, nodes and recent container logs of this
         run's namespace under ``directory``, for a failed check's report."""
+
+
+# A node label (value "true") saying that the node's containers run on this machine's own Docker
+# daemon (the sim's nodes carry it): a local image is already visible there, so the kubeconfig
+# backend's ``load_image`` has nothing to do when every node carries it.
+SHARES_HOST_DOCKER_LABEL = "mlops-labs.io/shares-host-docker"

@@ -13,8 +13,20 @@ functional checks, but it does not spread load, so load-based results on this
 backend are not meaningful without a LoadBalancer. Each fallback adds a
 warning to ``self.warnings`` (recorded in diagnostics).
 
-``load_image``: a real cluster pulls from a registry; the harness does not
-push anywhere, so this raises with instructions.
+``KUBECONFIG`` may list several files (``a:b``); they are merged as kubectl merges them
+(the first file to define a context, cluster or user wins, and the first file that sets
+``current-context`` decides it). kubectl gets the list through its environment (its
+``--kubeconfig`` takes one file), the API client gets the same list, and both get the same
+explicit context.
+
+``load_image``: a real cluster pulls its images. Three cases:
+
+* every node is labelled ``mlops-labs.io/shares-host-docker=true`` (the sim's API server: its
+  pods are containers of this machine's Docker daemon): nothing to do, logged;
+* ``IMAGE_REGISTRY=host:port/prefix`` is set: the image is tagged and pushed there
+  (:mod:`.kind.registry`), and the image references this backend sends to the API server are
+  rewritten to the pushed names, and mapped back on reads, so checks see the learner's names;
+* otherwise :class:`BackendUnavailable` (exit 2) saying how to make the images available.
 """
 from __future__ import annotations
 
@@ -27,21 +39,56 @@ import subprocess
 import threading
 from typing import Any
 
-from harness.cluster.base import BackendUnavailable
+from harness.cluster.base import SHARES_HOST_DOCKER_LABEL, ApiError, BackendUnavailable, Obj
 from harness.errors import CommandError
 from harness.waiting import DEFAULT_TIMEOUTS, FinalError, Timeouts, wait_for
 
+from .kind import registry
 from .kind.cli import INSTALL, Logger, Runner, require, which
 from .kind.real import RealCluster
 
 _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
 
 
-def _contexts(kubeconfig: str | None) -> tuple[list[str], str | None]:
-    from kubernetes import config
+def kubeconfig_files(paths: str | None) -> list[str]:
+    """The existing files of a ``KUBECONFIG``-style list, in order (kubectl skips missing ones)."""
+    out = []
+    for p in (paths or "").split(os.pathsep):
+        p = os.path.expanduser(p)
+        if p and os.path.exists(p) and p not in out:
+            out.append(p)
+    return out
 
-    contexts, current = config.list_kube_config_contexts(config_file=kubeconfig)
-    return [c["name"] for c in contexts], (current or {}).get("name")
+
+def _current_context(paths: str | None) -> str | None:
+    """kubectl's rule: the first file that sets ``current-context`` decides it (the Python client's
+    merger lets the last one win)."""
+    import yaml
+
+    for p in kubeconfig_files(paths):
+        with open(p) as fh:
+            cur = (yaml.safe_load(fh) or {}).get("current-context")
+        if cur:
+            return cur
+    return None
+
+
+def _contexts(kubeconfig: str | None) -> tuple[list[str], str | None]:
+    """Context names over every file of the list (first definition wins), and the current one."""
+    import yaml
+
+    paths = kubeconfig or "~/.kube/config"
+    files = kubeconfig_files(paths)
+    if not files:
+        raise FileNotFoundError(f"no kubeconfig file in {paths}")
+    names: list[str] = []
+    for p in files:
+        with open(p) as fh:
+            doc = yaml.safe_load(fh) or {}
+        if not isinstance(doc, dict):
+            raise ValueError(f"{p} is not a kubeconfig (not a mapping)")
+        names += [c["name"] for c in doc.get("contexts") or [] if c.get("name") not in names]
+    return names, _current_context(paths)
 
 
 class KubeconfigCluster(RealCluster):
@@ -55,8 +102,18 @@ class KubeconfigCluster(RealCluster):
         existing = namespace or os.environ.get("NAMESPACE") or None
         super().__init__(namespace=existing, timeouts=timeouts, log=log, runner=runner, api=api)
         self._own_namespace = existing is None
-        self.kubectl.kubeconfig = kubeconfig or _first(os.environ.get("KUBECONFIG"))
+        paths = kubeconfig or os.environ.get("KUBECONFIG") or None
+        self.api_kubeconfig = paths                       # the API client merges a list itself
+        if paths and os.pathsep in paths:                 # kubectl's --kubeconfig takes one file
+            self.kubectl.kubeconfig = None
+            self.runner.env = {**(self.runner.env or os.environ), "KUBECONFIG": paths}
+        else:
+            self.kubectl.kubeconfig = paths
         self.kubectl.context = context or os.environ.get("CONTEXT") or None
+        if self.kubectl.context is None and paths:
+            self.kubectl.context = _current_context(paths)   # both tools then use the same context
+        reg = os.environ.get(registry.ENV, "").strip()
+        self.registry = registry.ImageRegistry(reg) if reg else None
         self._forwards: dict[tuple[str, int], tuple[subprocess.Popen, int]] = {}
         self._stopped = False
 
@@ -67,7 +124,7 @@ class KubeconfigCluster(RealCluster):
             return False, f"kubectl is not installed: {INSTALL['kubectl']}"
         context = context or os.environ.get("CONTEXT") or None
         try:
-            names, current = _contexts(kubeconfig or _first(os.environ.get("KUBECONFIG")))
+            names, current = _contexts(kubeconfig or os.environ.get("KUBECONFIG") or None)
         except Exception as exc:  # noqa: BLE001 - ConfigException, missing file
             return False, f"no usable kubeconfig ({exc}): set KUBECONFIG, or use BACKEND=kind"
         want = context or current
@@ -110,9 +167,46 @@ class KubeconfigCluster(RealCluster):
 
     # ---- Cluster protocol ------------------------------------------------------------------
     def load_image(self, image: str) -> None:
-        raise NotImplementedError(
-            f"the kubeconfig backend cannot copy {image!r} into a real cluster's nodes: push it to a registry "
-            "the cluster pulls from (docker tag + docker push) and use that name in the manifests")
+        if self._nodes_share_host_docker():
+            self.log.info(f"load_image {image}: every node carries {SHARES_HOST_DOCKER_LABEL}=true (its containers "
+                          "run on this machine's Docker daemon): the image is already there")
+            return
+        if self.registry is None:
+            raise BackendUnavailable(
+                f"the kubeconfig backend cannot copy the lab image {image} into the nodes of context "
+                f"{self.kubectl.context or '(current)'}: their kubelets pull images from a registry. Set "
+                f"{registry.ENV}=host:port/prefix (a registry those nodes pull from and you can push to; "
+                "`docker login` first if it needs one) and grade again: the harness tags and pushes the lab images "
+                f"there and points the manifests it applies at them ({image} -> host:port/prefix/{image})")
+        self.registry.push(image, log=self.log.info)
+
+    def _nodes_share_host_docker(self) -> bool:
+        try:
+            nodes = self.api.list("Node", None)
+        except ApiError:   # not allowed to list nodes: a real, shared cluster
+            return False
+        return bool(nodes) and all(((n["metadata"].get("labels") or {}).get(SHARES_HOST_DOCKER_LABEL)) == "true"
+                                   for n in nodes)
+
+    # ---- image names: the registry's towards the API server, the learner's towards checks -----------
+    def apply(self, objects: list[Obj]) -> list[Obj]:
+        if self.registry is None:
+            return super().apply(objects)
+        return [self.registry.from_cluster(o) for o in super().apply([self.registry.to_cluster(o) for o in objects])]
+
+    def patch(self, kind: str, name: str, patch, namespace: str | None = None, patch_type: str = "merge") -> Obj:
+        if self.registry is None:
+            return super().patch(kind, name, patch, namespace, patch_type)
+        return self.registry.from_cluster(super().patch(kind, name, self.registry.to_cluster(patch), namespace,
+                                                        patch_type))
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Obj:
+        obj = super().get(kind, name, namespace)
+        return self.registry.from_cluster(obj) if self.registry else obj
+
+    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[Obj]:
+        objs = super().list(kind, namespace, label_selector)
+        return [self.registry.from_cluster(o) for o in objs] if self.registry else objs
 
     def service_url(self, service: str, port: int | str) -> str:
         svc, sp = self.service_port(service, port)
@@ -133,7 +227,7 @@ class KubeconfigCluster(RealCluster):
         argv = self.kubectl.base() + ["port-forward", "--address", "127.0.0.1", "-n", self.namespace,
                                       f"svc/{service}", f":{port}"]
         argv[0] = require("kubectl")
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.runner.env)
         lines: queue.Queue[str] = queue.Queue()
         seen: list[str] = []
         threading.Thread(target=_pump, args=(proc, lines), daemon=True).start()
@@ -158,13 +252,11 @@ class KubeconfigCluster(RealCluster):
                                "".join(seen) or str(exc)) from exc
 
     def diagnostics_extra(self) -> dict:
-        return {"backend": "kubeconfig", "context": self.kubectl.context, "kubeconfig": self.kubectl.kubeconfig,
+        return {"backend": "kubeconfig", "context": self.kubectl.context, "kubeconfig": self.api_kubeconfig,
+                "image_registry": self.registry.base if self.registry else None,
+                "pushed_images": dict(self.registry.pushed) if self.registry else {},
                 "own_namespace": self._own_namespace, "warnings": self.warnings,
                 "port_forwards": {f"{k[0]}:{k[1]}": v[1] for k, v in self._forwards.items()}}
-
-
-def _first(paths: str | None) -> str | None:
-    return paths.split(os.pathsep)[0] if paths else None
 
 
 def _pump(proc: subprocess.Popen, lines: "queue.Queue[str]") -> None:

@@ -63,12 +63,14 @@ class RealCluster:
         self.warnings: list[str] = []
         self._own_namespace = True
         self._started = False
+        self.api_kubeconfig: str | None = None   # what the API client reads, when not kubectl's file
+
 
     # ---- wiring (subclasses set kubeconfig/context before start) ------------------------
     @property
     def api(self) -> Api:
         if self._api is None:
-            self._api = Api.from_kubeconfig(self.kubectl.kubeconfig, self.kubectl.context)
+            self._api = Api.from_kubeconfig(self.api_kubeconfig or self.kubectl.kubeconfig, self.kubectl.context)
         return self._api
 
     def _ns(self, kind: str, namespace: str | None) -> str | None:
