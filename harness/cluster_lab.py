@@ -23,7 +23,7 @@ from . import images
 from .cluster.base import ApiError, Cluster
 from .errors import GradingError
 from .labs import lab as get_lab
-from .manifests import Manifest, load_dir
+from .manifests import Manifest, load_dir, refuse_out_of_scope
 from .submission import Submission
 from .waiting import DEFAULT_TIMEOUTS, Timeouts
 
@@ -130,6 +130,7 @@ class ClusterLab:
 
     def prepare(self, lab_number: int) -> None:
         self.manifests = load_dir(self.submission.staged)
+        self.notices += refuse_out_of_scope(self.manifests, self.cluster.namespace)  # before anything is applied
         tags = build_lab_images(lab_number, log=self.log)
         self.cluster.start()
         for tag in tags:
