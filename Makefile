@@ -97,10 +97,13 @@ doctor: setup
 	$(PY) -m harness doctor
 
 cluster-up: setup
-	$(PY) -m harness.cluster.kind up
+	$(if $(filter sim,$(BACKEND)),$(PY) -m harness.cluster.sim.daemon up,$(PY) -m harness.cluster.kind up)
 
 cluster-down: setup
-	$(PY) -m harness.cluster.kind down
+	$(if $(filter sim,$(BACKEND)),$(PY) -m harness.cluster.sim.daemon down,$(PY) -m harness.cluster.kind down)
+
+cluster-status: setup
+	$(PY) -m harness.cluster.sim.daemon status
 
 clean:
 	rm -rf reports build models labs/*/model solutions/*/model

@@ -31,14 +31,15 @@ class Listeners:
             self._thread.start()
         return self._loop
 
-    def ensure(self, key: tuple) -> int:
-        """Start (once) the listener for ``key``; return its local port."""
+    def ensure(self, key: tuple, port: int = 0) -> int:
+        """Start (once) the listener for ``key``; return its local port (``port``, or a free one when 0;
+        a fixed port already in use raises OSError)."""
         with self._lock:
             if key in self._ports:
                 return self._ports[key]
             loop = self._ensure_loop()
             fut = asyncio.run_coroutine_threadsafe(
-                asyncio.start_server(lambda r, w: self._handle(key, r, w), self._host, 0, backlog=512), loop)
+                asyncio.start_server(lambda r, w: self._handle(key, r, w), self._host, port, backlog=512), loop)
             server = fut.result(timeout=10)
             self._servers[key] = server
             self._ports[key] = server.sockets[0].getsockname()[1]
