@@ -56,16 +56,39 @@ LAB01_BUILD_DEPENDENTS = frozenset({
     "image.builds", "image.layer-order", "image.size", "image.no-secrets", "container.healthy",
     "container.ready", "predict.labels", "container.non-root", "container.graceful-stop"})
 
+# The reference as a plain single-stage build (what most tutorials show).
+NAIVE_DOCKERFILE = """FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PORT=8000
+WORKDIR /srv
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
+COPY model/ model/
+COPY app/ app/
+USER 10001
+EXPOSE 8000
+HEALTHCHECK --interval=5s --timeout=2s --start-period=10s --retries=3 \\
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/livez' % os.environ.get('PORT', '8000'), timeout=2)"]
+CMD ["gunicorn", "--config", "app/gunicorn.conf.py", "--chdir", "/srv", "app.server:app"]
+"""
+
 LAB01 = [
     Mutant("dockerignore-empty", frozenset({"docker.dockerignore"}),
            write(".dockerignore", "__pycache__\n")),
     Mutant("dockerignore-keeps-tests", frozenset({"docker.dockerignore"}),
            sub(".dockerignore", r"^tests\n", "")),
     Mutant("requirements-typo", LAB01_BUILD_DEPENDENTS,
-           edit("Dockerfile", "RUN pip install -r requirements.txt", "RUN pip install -r requirement.txt"),
+           edit("Dockerfile", "-r /tmp/requirements.txt", "-r /tmp/requirement.txt"),
            note="a failed build fails every check that needs the image"),
     Mutant("code-copied-before-deps", frozenset({"image.layer-order"}),
-           edit("Dockerfile", "COPY requirements.txt .\n", "COPY . .\n")),
+           edit("Dockerfile", "COPY requirements.txt /tmp/requirements.txt\n", "COPY . /tmp/\n")),
+    Mutant("forged-cache-log", frozenset({"image.layer-order"}),
+           edit("Dockerfile", "COPY requirements.txt /tmp/requirements.txt\nRUN ",
+                "COPY . /tmp/\nRUN echo ' ---> Using cache' && "),
+           note="the build log says what the submission prints; the image history does not"),
+    Mutant("single-stage-naive", frozenset({"image.size"}),
+           write("Dockerfile", NAIVE_DOCKERFILE),
+           note="one stage, pip's default compile step: the image carries every test suite and .pyc"),
     Mutant("ballast-layer", frozenset({"image.size"}),
            edit("Dockerfile", "USER 10001\n", "RUN head -c 200000000 /dev/urandom > /srv/ballast.bin\nUSER 10001\n")),
     Mutant("api-key-in-env", frozenset({"image.no-secrets"}),
@@ -74,6 +97,12 @@ LAB01 = [
            edit("Dockerfile", "USER 10001\n", "RUN DB_PASSWORD=hunter2hunter2 true\nUSER 10001\n")),
     Mutant("no-healthcheck", frozenset({"container.healthy"}),
            sub("Dockerfile", r"^HEALTHCHECK .*?\n\n", "")),
+    Mutant("healthcheck-always-true", frozenset({"container.healthy"}),
+           sub("Dockerfile", r"^HEALTHCHECK .*?\n\n", "HEALTHCHECK --interval=5s --timeout=2s --retries=3 CMD true\n\n"),
+           note="a HEALTHCHECK that cannot fail: the hung twin stays healthy"),
+    Mutant("healthcheck-too-slow", frozenset({"container.healthy"}),
+           sub("Dockerfile", r"--interval=5s --timeout=2s", "--interval=30s --timeout=30s"),
+           note="Docker would need minutes to notice a hung server"),
     Mutant("model-not-copied", frozenset({"container.ready", "predict.labels"}),
            edit("Dockerfile", "COPY model/ model/\n", ""),
            note="the model never loads, so /readyz stays 503"),
