@@ -68,3 +68,8 @@ def test_workflow_shape():
     upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact"))
     assert down["if"] == "always()" and upload["if"] == "always()" and upload["with"]["path"] == "reports/"
     assert "base-image" not in text
+    # issue 9: the first real kind run shows what landed, and kind left ~/.kube/config alone
+    landed = next(s for s in job["steps"] if s.get("name", "").startswith("What landed"))
+    names = [s.get("name", "") for s in job["steps"]]
+    assert names.index(landed["name"]) == names.index(next(n for n in names if n.startswith("Create the kind"))) + 1
+    assert "bundle-version" in landed["run"] and "mlops-labs.kubeconfig" in landed["run"]
