@@ -18,7 +18,7 @@ from rich.console import Console
 from .errors import GradingError
 from .labs import LABS, lab as get_lab
 from .report import EXIT_UNGRADABLE, CheckResult
-from .waiting import DEFAULT_TIMEOUTS
+from .waiting import DEFAULT_TIMEOUTS, is_progress
 
 console = Console(stderr=False, highlight=False)
 
@@ -48,7 +48,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     verbose = args.verbose
 
     def log(line: str) -> None:
-        if verbose or line.startswith("Step ") or "NOTICE" in line or "error" in line.lower():
+        if verbose or line.startswith("Step ") or "NOTICE" in line or "error" in line.lower() or is_progress(line):
             console.print(line, style=None if verbose else "dim", markup=False, highlight=False)
 
     def on_result(r: CheckResult) -> None:
