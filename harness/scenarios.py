@@ -288,9 +288,10 @@ class HungPod:
     started_at_hang: bool
     bound_s: float | None         # hang -> restart, from the probes that applied then
     bound_why: str
-    restarted_at: float | None    # first restart seen
+    restarted_at: float | None    # first restart seen after the pod was Ready
     ready_again_at: float | None
     has_liveness: bool
+    early_restart_at: float | None = None   # restarted before it was ever Ready (not the hang)
 
     @property
     def allowed_s(self) -> float | None:
@@ -361,10 +362,13 @@ def _watch_hang(ctx: ClusterLab, pod: dict | None, probes: ContainerProbes, hang
             obs.bound_s, obs.bound_why = probes.restart_bound(started=True, since_start=since_start)
             bound = obs.bound_s if obs.bound_s is not None else 20
             deadline = obs.hang_at + bound + RESTART_SLACK_S
-            progress = Progress(ctx.log, f"a restart of pod {name}, hung at {obs.hang_at:.0f} s "
-                                         f"(up to {bound + RESTART_SLACK_S:.0f} s after the hang)",
-                                deadline - t)
-        if obs.restarted_at is None and restarts(pod) > 0:
+            ctx.log(f"waiting up to {bound + RESTART_SLACK_S:.0f} s for a restart of pod {name} after it hangs "
+                    f"(Ready at {t:.0f} s; it hangs at {obs.hang_at:.0f} s at the latest)")
+            progress = Progress(ctx.log, f"a restart of hung pod {name}", deadline - t)
+        if obs.ready_at is None and obs.early_restart_at is None and restarts(pod) > 0:
+            obs.early_restart_at = t          # killed while starting: its probes, not the hang
+            break
+        if obs.ready_at is not None and obs.restarted_at is None and restarts(pod) > 0:
             obs.restarted_at = t
             deadline = t + probes.ready_lag() + START_ALLOWANCE_S
             progress = Progress(ctx.log, f"pod {name} to be Ready again after its restart", deadline - t)

@@ -301,6 +301,9 @@ def liveness_heals(ctx: ClusterLab) -> "str | Partial":
     obs = sc.hung_pod(ctx)
     if obs.pod is None:
         raise CheckFailed("the replacement pod never appeared")
+    if obs.early_restart_at is not None:
+        raise CheckFailed(f"the replacement pod {obs.pod} was restarted at {obs.early_restart_at:.0f}s, before it "
+                          "was ever Ready and before any hang: its probes kill a healthy start (see probes.startup)")
     if obs.ready_at is None:
         raise CheckFailed(f"the replacement pod {obs.pod} was not started and Ready in time "
                           f"(its probes imply ≤ {p.ready_lag():.0f}s after its model loads), so the grader "
