@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import images
+from . import budget, images
 from .cluster.base import ApiError, Cluster
 from .errors import GradingError
 from .labs import lab as get_lab
@@ -112,6 +112,21 @@ def build_version_image(tag: str, model_version: str, base: str = IMAGE_V1) -> N
         raise GradingError(f"failed to build {tag}: {exc}") from exc
 
 
+def namespace_budget() -> list[dict]:
+    """The ResourceQuota and LimitRange of every grading namespace (harness/budget.py),
+    the same objects on sim, kind and any kubeconfig cluster."""
+    return [
+        {"apiVersion": "v1", "kind": "ResourceQuota",
+         "metadata": {"name": budget.QUOTA_NAME, "labels": {"app.kubernetes.io/managed-by": "mlops-labs-harness"}},
+         "spec": {"hard": dict(budget.NAMESPACE_QUOTA)}},
+        {"apiVersion": "v1", "kind": "LimitRange",
+         "metadata": {"name": budget.LIMITRANGE_NAME, "labels": {"app.kubernetes.io/managed-by": "mlops-labs-harness"}},
+         "spec": {"limits": [{"type": "Container", "default": dict(budget.CONTAINER_DEFAULT_LIMIT),
+                              "defaultRequest": dict(budget.CONTAINER_DEFAULT_REQUEST),
+                              "max": dict(budget.CONTAINER_MAX)}]}},
+    ]
+
+
 def apply_order(m: Manifest) -> int:
     return APPLY_ORDER.index(m.kind) if m.kind in APPLY_ORDER else len(APPLY_ORDER)
 
@@ -133,6 +148,7 @@ class ClusterLab:
         self.notices += refuse_out_of_scope(self.manifests, self.cluster.namespace)  # before anything is applied
         tags = build_lab_images(lab_number, log=self.log)
         self.cluster.start()
+        self.cluster.apply(namespace_budget())   # before the submission: it bounds what the submission may run
         for tag in tags:
             self.cluster.load_image(tag)
 

@@ -16,10 +16,10 @@ import base64
 import copy
 import ipaddress
 
-from harness.cluster.base import ApiError, Invalid, NotFound, Obj
+from harness.cluster.base import ApiError, Forbidden, Invalid, NotFound, Obj
 from harness.crds import validate as crd_validate
 
-from . import defaults, hpa, podsecurity, podutil, validation
+from . import defaults, hpa, podsecurity, podutil, quota, validation
 from .store import CLUSTER_SCOPED, storage_kind
 
 _API_VERSIONS = {"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "EndpointSlice": "discovery.k8s.io/v1",
@@ -106,8 +106,12 @@ class ApiServer:
         kind = obj["kind"]
         if kind == "Pod":
             if old is None:
+                ns = obj["metadata"]["namespace"]
+                limitranges = self.store.list("LimitRange", ns, record=False)
+                obj = quota.default_pod(obj, limitranges)          # mutating admission: LimitRanger
                 validation.validate_pod(obj)
-                podsecurity.check_pod(obj, self._ns_labels(obj["metadata"]["namespace"]))
+                podsecurity.check_pod(obj, self._ns_labels(ns))     # validating admission, upstream's order
+                self._check_budget(obj, limitranges)
             elif obj["spec"] != old["spec"] and {k: v for k, v in obj["spec"].items() if k != "nodeName"} != \
                     {k: v for k, v in old["spec"].items() if k != "nodeName"}:
                 validation.raise_if_errors(obj, ["spec: Forbidden: pod updates may not change fields other than "
@@ -131,6 +135,21 @@ class ApiServer:
         elif crd_validate.is_custom(obj):
             obj = admit_custom(obj, old, self.warnings)
         return obj
+
+    def _check_budget(self, pod: Obj, limitranges: list[Obj]) -> None:
+        """LimitRanger's and ResourceQuota's validation of a new pod (``Forbidden``, upstream texts)."""
+        meta = pod["metadata"]
+        name = meta.get("name") or meta.get("generateName", "")
+        errs = quota.limit_errors(pod, limitranges)
+        if errs:
+            raise Forbidden(f'pods "{name}" is forbidden: ' + (errs[0] if len(errs) == 1 else "[" + ", ".join(errs) + "]"),
+                            kind="Pod", name=name)
+        quotas = self.store.list("ResourceQuota", meta["namespace"], record=False)
+        if quotas:
+            others = [p for p in self.store.list("Pod", meta["namespace"], record=False)]
+            err = quota.quota_error(pod, quotas, others)
+            if err:
+                raise Forbidden(f'pods "{name}" is forbidden: {err}', kind="Pod", name=name)
 
     def _allocate_service(self, svc: Obj, old: Obj | None) -> None:
         spec = svc["spec"]

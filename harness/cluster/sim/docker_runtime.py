@@ -164,6 +164,7 @@ class DockerRuntime:
         self._images: dict[str, float] = {}
         self._cgroups: dict[str, tuple[str, str, str] | None] = {}
         self._lock = threading.Lock()
+        self._closing = False
 
     # ---- images -------------------------------------------------------------------
     def image_present(self, image: str) -> bool:
@@ -182,6 +183,8 @@ class DockerRuntime:
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self, spec: ContainerSpec) -> str:
         import docker
+        if self._closing:
+            raise RuntimeError("the cluster is stopping: no new containers")
         raw = f"sim-{self.cluster_id}-{spec.namespace}-{spec.pod}-{spec.name}-{spec.instance}"
         name = re.sub(r"[^a-zA-Z0-9_.-]", "-", raw)[:120]
         kwargs: dict = {
@@ -379,12 +382,34 @@ class DockerRuntime:
         inactive = st.get("total_inactive_file", st.get("inactive_file", 0)) or 0
         return ContainerStats(int(cpu), max(0, int(mem.get("usage") or 0) - int(inactive)), _parse_time(s.get("read")))
 
-    def cleanup(self) -> None:
-        for c in self.client.containers.list(all=True, filters={"label": f"{LABEL}.cluster={self.cluster_id}"}):
+    def cleanup(self, rounds: int = 10, pause: float = 0.5) -> int:
+        """Remove every container of this cluster; returns how many are left (0).
+
+        New starts are refused first, then removal repeats until a listing comes back
+        empty: a start that was in flight when cleanup began (a kubelet worker, a flood
+        of pods) is caught by a later round instead of being left behind."""
+        self._closing = True
+        left = -1
+        for i in range(rounds):
             try:
-                c.remove(force=True)
-            except Exception:  # noqa: BLE001 - best effort; sweep_stale catches the rest
-                pass
+                found = self.client.containers.list(all=True, filters={"label": f"{LABEL}.cluster={self.cluster_id}"})
+            except Exception:  # noqa: BLE001 - the daemon hiccuped: try again
+                found = None
+            if found == [] and i > 0:
+                left = 0
+                break
+            for c in found or []:
+                try:
+                    c.remove(force=True)
+                except Exception:  # noqa: BLE001 - already gone, or removal in progress: next round
+                    pass
+            time.sleep(pause if found else 0.05)
         with self._lock:
             self._ports.clear()
             self._status.clear()
+        if left < 0:
+            try:
+                left = len(self.client.containers.list(all=True, filters={"label": f"{LABEL}.cluster={self.cluster_id}"}))
+            except Exception:  # noqa: BLE001
+                left = -1
+        return left
