@@ -21,7 +21,12 @@ VISION_EXPORT_DEPS := torch==2.13.0 onnx==1.23.2 onnxscript==0.7.2 efficientnet-
 export ORT_DISABLE_TELEMETRY := 1
 export HF_HUB_OFFLINE := 1
 
-GRADE_ARGS = $(if $(SUBMISSION),--submission $(SUBMISSION)) $(if $(REPORT),--report $(REPORT)) --backend $(BACKEND)
+GRADE_ARGS = $(if $(SUBMISSION),--submission $(SUBMISSION)) $(if $(REPORT),--report $(REPORT)) --backend $(BACKEND) \
+	$(if $(filter 1,$(VERBOSE)),-v)
+# make lab-N ends with one clear result line and exits 0 once grading ran (passed or
+# not): GNU make would turn exit 1 into "Error 1" and exit 2. Exit 2 (could not grade)
+# stays an error. Scripts and CI use ./grade, whose exit code is 0/1/2 exactly.
+GRADED_OK = rc=$$?; [ $$rc -le 1 ] || exit $$rc
 
 .PHONY: help setup docker base-image model vision-models demo test test-fast bench doctor clean cluster-up cluster-down \
         lab-1 lab-2 lab-3 lab-4 solution-1 solution-2 solution-3 solution-4 pytest-grade
@@ -80,10 +85,10 @@ test-fast: setup
 	$(PY) -m pytest -q tests/unit
 
 lab-1 lab-2 lab-3 lab-4: prereqs
-	$(PY) -m harness grade --lab $(subst lab-,,$@) $(GRADE_ARGS)
+	@HARNESS_EXIT_LINE=1 ./grade $(subst lab-,,$@) $(GRADE_ARGS); $(GRADED_OK)
 
 solution-1 solution-2 solution-3 solution-4: prereqs
-	$(PY) -m harness grade --lab $(subst solution-,,$@) --solution $(GRADE_ARGS)
+	@HARNESS_EXIT_LINE=1 ./grade $(subst solution-,,$@) --solution $(GRADE_ARGS); $(GRADED_OK)
 
 # Grade with pytest (JUnit XML for CI dashboards): make pytest-grade LAB=1 SUBMISSION=dir
 pytest-grade: prereqs

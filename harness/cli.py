@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .errors import GradingError
+from .errors import GradingError, write_traceback
 from .labs import LABS, lab as get_lab
 from .report import EXIT_UNGRADABLE, CheckResult
 from .waiting import DEFAULT_TIMEOUTS, is_progress
@@ -55,13 +55,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
         mark = "[green]✔[/]" if r.passed else "[red]✖[/]"
         console.print(f"{mark} {r.id} ({r.points}/{r.max_points}) {r.message}", highlight=False)
 
-    console.rule(f"Lab {lab.slug}: grading {'the reference solution' if args.solution else (submission or 'labs/' + lab.slug)} on {backend}")
+    what = "the reference solution" if args.solution else (submission or "labs/" + lab.slug)
+    console.rule(f"Lab {lab.slug}: grading {what}" + ("" if backend == "auto" else f" on {backend}"))
     with console.status("grading...", spinner="dots"):
         report = grade(lab, submission, backend=backend, timeouts=timeouts, log=log, on_result=on_result)
-    for notice in report.notices:
-        console.print(f"[bold yellow]NOTICE:[/] {notice}")
     console.print(report.rich_table())
-    console.print(f"[bold]{report.score}/{report.max_score}[/] in {report.duration_s:.1f}s")
+    for c in report.checks:                  # links in full: a narrow table cuts them
+        if not c.passed and c.doc:
+            console.print(f"  {c.id}: {c.doc}", highlight=False, soft_wrap=True)
+    console.print(f"[bold]{report.score}/{report.max_score}[/] on {report.backend} in {report.duration_s:.1f}s")
     if args.report:
         for p in report.write_all(Path(args.report)):
             console.print(f"report: {p}")
@@ -105,22 +107,44 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("doctor", help="check the tools the labs need")
     d.set_defaults(fn=cmd_doctor)
     args = ap.parse_args(argv)
+    code = run_guarded(args.fn, args)
+    if os.environ.get("HARNESS_EXIT_LINE") == "1":   # make: one clear last line instead of make's "Error 1"
+        console.print(EXIT_LINES.get(code, f"exit {code}"), highlight=False)
+    return code
+
+
+EXIT_LINES = {0: "result: every check passed (exit 0)",
+              1: "result: some checks failed (exit 1): see the hints above",
+              2: "result: could not grade (exit 2): see the message above",
+              130: "result: interrupted (exit 130)"}
+
+
+def run_guarded(fn, args) -> int:
+    """Run a command; whatever goes wrong becomes exit 2 with a one-line cause,
+    never a traceback (that goes to a log file whose path is printed)."""
+    from .cluster.base import BackendUnavailable
+    from .errors import CommandError
+
     try:
-        return args.fn(args)
+        return fn(args)
     except GradingError as exc:
         console.print(f"[red]cannot grade:[/] {exc}", highlight=False)
         return EXIT_UNGRADABLE
-    except Exception as exc:  # noqa: BLE001 - a backend that could not start: say what and exit 2
-        from .cluster.base import BackendUnavailable
-        from .errors import CommandError
-
-        if isinstance(exc, (BackendUnavailable, CommandError)) or type(exc).__name__ == "Stuck":
-            console.print(f"[red]cannot grade: the cluster backend failed:[/] {exc}", highlight=False)
-            return EXIT_UNGRADABLE
-        raise
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]: containers and images of this run were removed")
         return 130
+    except (BackendUnavailable, CommandError) as exc:
+        console.print(f"[red]cannot grade: the cluster backend failed:[/] {exc}", highlight=False)
+        return EXIT_UNGRADABLE
+    except Exception as exc:  # noqa: BLE001 - a grader bug: one line here, the traceback in a file
+        log_path = write_traceback(exc)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        console.print(f"[red]cannot grade: grader error:[/] {type(exc).__name__}: {first}\n"
+                      f"  -> the traceback is in {log_path}; please report it with that file",
+                      highlight=False, soft_wrap=True)
+        return EXIT_UNGRADABLE
+
+
 
 
 if __name__ == "__main__":

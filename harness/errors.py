@@ -23,3 +23,19 @@ class CommandError(Exception):
         self.verb, self.argv, self.returncode, self.output = verb, argv, returncode, output
         tail = "\n".join(output.strip().splitlines()[-20:])
         super().__init__(f"failed to {verb}: `{' '.join(argv)}` exited {returncode}\n{tail}")
+
+
+def write_traceback(exc: BaseException) -> "Path":
+    """Keep a grader bug's traceback out of the learner's terminal: write it to a
+    log file (``$HARNESS_LOG_DIR`` or the temp dir) and return its path."""
+    import os
+    import tempfile
+    import time
+    import traceback
+    from pathlib import Path
+
+    folder = Path(os.environ.get("HARNESS_LOG_DIR") or Path(tempfile.gettempdir()) / "mlops-labs-logs")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"grader-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{id(exc):x}.log"
+    path.write_text("".join(traceback.format_exception(exc)))
+    return path

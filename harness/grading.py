@@ -11,12 +11,11 @@ import contextlib
 import importlib
 import tempfile
 import time
-import traceback
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .checks.registry import Check, CheckFailed, Partial, default_registry
-from .errors import GradingError
+from .errors import GradingError, write_traceback
 from .labs import Lab
 from .report import CheckResult, Report
 from .submission import locate, stage
@@ -54,8 +53,9 @@ def run_check(c: Check, ctx: object, results: dict[str, CheckResult]) -> CheckRe
     except GradingError as exc:
         res = CheckResult(c.id, False, 0, c.points, str(exc), c.hint, c.doc, c.title)
     except Exception as exc:  # noqa: BLE001 - a grader bug must not hide the other checks
-        res = CheckResult(c.id, False, 0, c.points, f"grader error: {type(exc).__name__}: {exc}",
-                          c.hint, c.doc, c.title, details=traceback.format_exc(limit=6))
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        res = CheckResult(c.id, False, 0, c.points, f"grader error: {type(exc).__name__}: {first}",
+                          c.hint, c.doc, c.title, details=f"the traceback is in {write_traceback(exc)}")
     res.duration_s = time.monotonic() - start
     results[c.id] = res
     return res
@@ -88,6 +88,16 @@ def make_cluster(backend: str, lab: Lab, timeouts: Timeouts = DEFAULT_TIMEOUTS) 
     return choice.factory(namespace=namespace, **options), notices
 
 
+def close_quietly(ctx, log: Callable[[str], None]) -> None:
+    """Tear a lab context down; a failure is logged with where its traceback went,
+    so it neither hides the report nor leaves the learner a traceback."""
+    try:
+        ctx.close()
+    except Exception as exc:  # noqa: BLE001
+        log(f"error: teardown failed: {type(exc).__name__}: {exc} (traceback: {write_traceback(exc)}); "
+            "`docker ps -a --filter label=io.mlops-labs.grader` lists anything left behind")
+
+
 @contextlib.contextmanager
 def lab_session(lab: Lab, submission: Path | str | None, *, backend: str,
                 timeouts: Timeouts = DEFAULT_TIMEOUTS,
@@ -104,17 +114,19 @@ def lab_session(lab: Lab, submission: Path | str | None, *, backend: str,
                 ctx.prepare()
                 yield ctx, str(source)
             finally:
-                ctx.close()
+                close_quietly(ctx, log)
         else:
             from .cluster_lab import ClusterLab
 
             cluster, notices = make_cluster(backend, lab, timeouts)
+            for n in notices:       # once, at the start; the report records them too
+                log(f"NOTICE: {n}")
             ctx = ClusterLab(sub, cluster, timeouts=timeouts, log=log, notices=notices)
             try:
                 ctx.prepare(lab.number)
                 yield ctx, str(source)
             finally:
-                ctx.close()
+                close_quietly(ctx, log)
 
 
 def grade(lab: Lab, submission: Path | str | None = None, *, backend: str = "docker",

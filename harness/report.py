@@ -64,7 +64,7 @@ class Report:
 
     def to_dict(self) -> dict:
         return {"lab": self.lab, "backend": self.backend, "submission": self.submission,
-                "score": self.score, "max_score": self.max_score, "passed": self.passed,
+                "score": self.score, "max_score": self.max_score, "passed": self.passed, "exit_code": self.exit_code,
                 "duration_s": round(self.duration_s, 1), "notices": self.notices,
                 "metrics": self.metrics, "checks": [c.to_dict() for c in self.checks]}
 

@@ -58,7 +58,7 @@ def choose_backend(asked: str, *, console_notice: Callable[[str], None] | None =
     ok, reason = cls.available()
     if ok:
         return BackendChoice("kind", cls, None)
-    notice = f"NOTICE: {reason}: grading on the offline simulator (sim) instead. Set BACKEND=kind to require kind."
+    notice = f"{reason}: grading on the offline simulator (sim) instead. Set BACKEND=kind to require kind."
     if console_notice is not None:
         console_notice(notice)
     return BackendChoice("sim", _sim(), notice)

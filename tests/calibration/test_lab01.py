@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,13 +51,23 @@ def test_starter_fails_the_expected_checks():
     """Also fast: the doomed rebuild of image.layer-order is stopped as soon as its
     pip install starts, and container.ready stops when /readyz contradicts /predict
     (both used to wait out their full time: 60 s for /readyz alone)."""
+    import json
+    import subprocess
+
+    from harness.labs import REPO_ROOT
+
     start = time.monotonic()
-    report = _grade(LAB.starter)
+    out = Path(tempfile.mkdtemp()) / "starter.json"
+    proc = subprocess.run([str(REPO_ROOT / "grade"), "1", "--report", str(out)], capture_output=True, text=True,
+                          cwd=tempfile.gettempdir())
     took = time.monotonic() - start
-    assert report.score < report.max_score
-    assert set(report.failed_ids()) == STARTER_FAILS, report.to_markdown()
-    assert report.exit_code == 1
-    by_id = {r.id: r for r in report.checks}
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]    # ./grade keeps 0/1/2
+    assert "Traceback" not in proc.stdout + proc.stderr
+    data = json.loads(out.read_text())
+    assert data["exit_code"] == 1 and data["score"] < data["max_score"]
+    failed = {c["id"] for c in data["checks"] if not c["passed"]}
+    assert failed == STARTER_FAILS, proc.stdout[-3000:]
+    by_id = {c["id"]: type("R", (), c) for c in data["checks"]}
     assert "503 while POST /predict already answers 200" in by_id["container.ready"].message
     assert "re-ran the dependency install" in by_id["image.layer-order"].message
     assert "biggest layers" in by_id["image.size"].message

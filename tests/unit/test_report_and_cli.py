@@ -105,3 +105,55 @@ def test_submission_symlinks_are_refused(tmp_path):
     with pytest.raises(GradingError) as exc:
         stage(lab(1), src, tmp_path / "staged")
     assert "symlinks" in str(exc.value) and "secret" in exc.value.where
+
+
+def test_a_grader_bug_is_exit_2_with_one_line_and_a_log_file(tmp_path, monkeypatch, capsys):
+    """Before: any exception other than the backend ones was re-raised, so the learner
+    saw a Python traceback (issue: four Lab 02 gradings ended that way)."""
+    from harness import cli
+
+    monkeypatch.setenv("HARNESS_LOG_DIR", str(tmp_path))
+
+    def boom(args):
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    assert cli.run_guarded(boom, None) == 2
+    out = capsys.readouterr().out
+    assert "Traceback" not in out
+    assert "grader error: RuntimeError: cannot schedule new futures after shutdown" in out
+    logs = list(tmp_path.glob("grader-error-*.log"))
+    assert len(logs) == 1 and "Traceback" in logs[0].read_text() and str(logs[0]) in out.replace("\n", "")
+
+
+def test_a_check_that_crashes_is_a_failed_check_named_grader_error(tmp_path, monkeypatch):
+    from harness.checks.registry import Check
+    from harness.grading import run_check
+
+    monkeypatch.setenv("HARNESS_LOG_DIR", str(tmp_path))
+
+    def crash(ctx):
+        raise KeyError("status")
+
+    c = Check(id="x.crash", lab="00", points=2, hint="h", doc="https://example.org", fn=crash, title="t")
+    res = run_check(c, object(), {})
+    assert not res.passed and res.message.startswith("grader error: KeyError")
+    assert "Traceback" not in res.details and "the traceback is in" in res.details
+
+
+def test_grade_script_exit_2_when_ungradable(tmp_path):
+    import subprocess
+
+    from harness.labs import REPO_ROOT
+
+    proc = subprocess.run([str(REPO_ROOT / "grade"), "1", "--submission", str(tmp_path / "nowhere")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "submission folder not found" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_report_json_carries_the_exit_code():
+    from harness.report import CheckResult, Report
+
+    r = Report(lab="01-docker", backend="docker", submission="x")
+    r.checks.append(CheckResult("a", False, 0, 2, "no", "h", "https://d", "t"))
+    assert r.to_dict()["exit_code"] == 1
