@@ -138,6 +138,9 @@ def serve(port: int) -> None:
     for ns in ("kube-system", "kube-public", "kube-node-lease"):
         sim.store.create({"apiVersion": "v1", "kind": "Namespace", "status": {"phase": "Active"},
                           "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}})
+    from .api.rest import ensure_default_service_account
+    for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        ensure_default_service_account(sim.store, ns)
     nodeports = NodePorts(sim)
     sim.store.watch(nodeports.sync)
     server = ApiHttpServer(sim, port=port)

@@ -40,6 +40,12 @@ def _strict_message(kind: str, version: str, unknown: list[str]) -> str:
             + ", ".join(f'unknown field "{u}"' for u in unknown))
 
 
+def ensure_default_service_account(store, namespace: str) -> None:
+    if store.try_get("ServiceAccount", namespace, "default") is None:
+        store.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                      "metadata": {"name": "default", "namespace": namespace}})
+
+
 class Rest:
     def __init__(self, sim):
         self.sim = sim
@@ -152,6 +158,8 @@ class Rest:
         if query.get("dryRun") == "All":
             return Result(self._view(r, admitted), 201, warnings + self._take_warnings(mark))
         out = self.store.create(admitted)
+        if r.kind == "Namespace":   # the serviceaccount controller's job: pods are refused until it exists
+            ensure_default_service_account(self.store, out["metadata"]["name"])
         self._poke()
         return Result(self._view(r, out), 201, warnings + self._take_warnings(mark))
 
