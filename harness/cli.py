@@ -70,6 +70,29 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _cluster_reachable() -> tuple[bool, str]:
+    """Whether kubectl's current context answers (not only whether kubectl is installed)."""
+    import subprocess
+
+    if not hasattr(_cluster_reachable, "cached"):
+        try:
+            ctx = subprocess.run(["kubectl", "config", "current-context"], capture_output=True, text=True, timeout=10)
+            name = ctx.stdout.strip()
+            if ctx.returncode != 0 or not name:
+                _cluster_reachable.cached = (False, "no current context → `make cluster-up` (kind) or "
+                                                    "`make cluster-up BACKEND=sim` (offline)")
+            else:
+                v = subprocess.run(["kubectl", "get", "--raw", "/version", "--request-timeout=5s"],
+                                   capture_output=True, text=True, timeout=20)
+                _cluster_reachable.cached = (
+                    (True, f"context {name} answers") if v.returncode == 0 else
+                    (False, f"context {name} does not answer → start it (`make cluster-up`) or pick another "
+                            "with `kubectl config use-context`"))
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            _cluster_reachable.cached = (False, f"kubectl failed: {exc}")
+    return _cluster_reachable.cached
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Say what is installed and how to get what is missing."""
     import shutil
@@ -86,6 +109,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                       ("nvkind", "only for a real GPU: go install github.com/NVIDIA/nvkind/cmd/nvkind@latest")):
         path = shutil.which(tool)
         console.print(f"{'[green]✔[/]' if path else '[yellow]–[/]'} {tool}: {path or 'missing → ' + how}")
+    if shutil.which("kubectl"):
+        console.print(f"{'[green]✔[/]' if _cluster_reachable()[0] else '[yellow]–[/]'} kubectl cluster: {_cluster_reachable()[1]}")
     daemon = images.available()
     ok &= daemon
     console.print(f"{'[green]✔[/]' if daemon else '[red]✖[/]'} Docker daemon: "

@@ -70,7 +70,7 @@ class DockerLab:
     def prepare(self) -> None:
         if not (self.context / "Dockerfile").is_file():
             raise GradingError("no Dockerfile", where=str(self.submission.path / "Dockerfile"),
-                               fix="create labs/01-docker/Dockerfile (the starter has one with TODOs)")
+                               fix="create a Dockerfile in the lab folder you are grading (the starter has one with TODOs)")
         provide_models(self.context)
         for image in images.from_images(self.context / "Dockerfile"):
             images.ensure_base_image(image, log=self.log)

@@ -47,7 +47,7 @@ def _ctx_failed_start(ctx: DockerLab) -> CheckFailed | None:
 
 
 @check("docker.dockerignore", lab=LAB, points=2,
-       hint="list .git, .venv (and venv) and tests in labs/01-docker/.dockerignore",
+       hint="list .git, .venv (and venv) and tests in the lab folder's .dockerignore",
        doc="https://docs.docker.com/build/concepts/context/#dockerignore-files")
 def dockerignore(ctx: DockerLab) -> str:
     """.dockerignore keeps .git, virtualenvs and tests out of the build context"""
@@ -286,7 +286,7 @@ def container_healthy(ctx: DockerLab) -> str:
 
 @check("container.ready", lab=LAB, points=2, requires=("image.builds",),
        hint="serve GET /readyz: 503 while the model loads, 200 once it can predict; listen on 0.0.0.0:8000",
-       doc="https://kubernetes.io/docs/reference/using-api/health-checks/")
+       doc="https://flask.palletsprojects.com/en/stable/quickstart/#routing")
 def container_ready(ctx: DockerLab) -> str:
     """/readyz turns 200"""
     started = ctx.run().started_at
