@@ -29,6 +29,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from harness import budget
 from harness.cluster.base import BackendUnavailable
 
 from . import probes
@@ -193,7 +194,7 @@ class DockerRuntime:
             "labels": {LABEL: "1", f"{LABEL}.cluster": self.cluster_id, f"{LABEL}.pid": str(os.getpid()),
                        f"{LABEL}.pod": f"{spec.namespace}/{spec.pod}", f"{LABEL}.container": spec.name},
             "ports": {f"{p}/tcp": ("127.0.0.1", None) for p in spec.ports},
-            "security_opt": ["no-new-privileges"], "pids_limit": 1024,
+            "security_opt": ["no-new-privileges"], "pids_limit": budget.CONTAINER_PIDS,
             "hostname": spec.pod[:63],
         }
         if spec.command is not None:
