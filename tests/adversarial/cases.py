@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 from harness.labs import lab as get_lab
 
 SAME_GRADE, UNGRADABLE, REFUSED_PODS = "same grade", "ungradable", "refused pods"
@@ -38,10 +40,11 @@ class Case:
     lab: int
     patch: Patch
     expect: str
-    message: str = ""      # UNGRADABLE: a substring of the error
+    message: str = ""      # UNGRADABLE: a substring of the error; REFUSED_PODS: of the FailedCreate event
     where: str = ""        # UNGRADABLE: a substring of the error's file:line
     docker: bool = False   # grading it for real needs a Docker engine
     note: str = ""
+    notice: str = ""       # SAME_GRADE: a substring of a notice the report must carry
 
 
 def write_case(case: Case, dest: Path, markers: Path) -> Path:
@@ -155,6 +158,94 @@ def big_file(size: int = 60 * 2**20) -> Patch:
     return patch
 
 
+def latin1_comment(rel: str) -> Patch:
+    def patch(folder: Path, markers: Path) -> None:
+        p = folder / rel
+        p.write_bytes(p.read_bytes() + "# caf\u00e9 (Latin-1, not UTF-8)\n".encode("latin-1"))
+    return patch
+
+
+# --- Lab 02 manifests ----------------------------------------------------------------
+DEPLOYMENT = "manifests/deployment.yaml"
+
+
+def edit_docs(rel: str, fn: Callable[[list], None]) -> Patch:
+    """Edit a manifest file as data (comments are lost): ``fn`` gets its documents."""
+    def patch(folder: Path, markers: Path) -> None:
+        p = folder / rel
+        docs = [d for d in yaml.safe_load_all(p.read_text()) if d is not None]
+        fn(docs)
+        p.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    return patch
+
+
+def pod_spec(fn: Callable[[dict], None]) -> Patch:
+    """Edit the Deployment's pod template spec."""
+    def on_docs(docs: list) -> None:
+        fn(next(d for d in docs if d.get("kind") == "Deployment")["spec"]["template"]["spec"])
+    return edit_docs(DEPLOYMENT, on_docs)
+
+
+def set_metadata(**meta) -> Patch:
+    return edit_docs(DEPLOYMENT, lambda docs: docs[0].setdefault("metadata", {}).update(meta))
+
+
+def add_file(rel: str, text: str | bytes) -> Patch:
+    def patch(folder: Path, markers: Path) -> None:
+        (folder / rel).write_bytes(text if isinstance(text, bytes) else text.encode())
+    return patch
+
+
+def billion_laughs(levels: int = 9, width: int = 9) -> str:
+    rows = ['  a0: &a0 ["lol"]']
+    rows += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels + 1)]
+    return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: lol\nlol:\n" + "\n".join(rows) + "\n"
+
+
+def _container(spec: dict) -> dict:
+    return spec["containers"][0]
+
+
+def privileged(spec: dict) -> None:
+    _container(spec)["securityContext"] = {"privileged": True}
+
+
+def capabilities(spec: dict) -> None:
+    _container(spec)["securityContext"] = {"capabilities": {"add": ["SYS_ADMIN", "NET_ADMIN"]}}
+
+
+def docker_socket(spec: dict) -> None:
+    spec["volumes"] = [{"name": "docker", "hostPath": {"path": "/var/run/docker.sock", "type": "Socket"}}]
+    _container(spec)["volumeMounts"] = [{"name": "docker", "mountPath": "/var/run/docker.sock"}]
+
+
+PRIVILEGED_NAMESPACE = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: mine
+  labels:
+    pod-security.kubernetes.io/enforce: privileged
+"""
+CLUSTER_ADMIN = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: everyone-is-admin
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: default, namespace: default}]
+"""
+HOST_VOLUME = """\
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: host-root
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  hostPath: {path: /}
+"""
+
 HOST_CODE = [
     *[Case(f"pytest-config-{n.replace('.', '-')}", 1, pytest_config(n), SAME_GRADE,
            note=f"{n} with pythonpath and addopts -p <module>: pytest must not read it")
@@ -171,6 +262,9 @@ FORGED = [Case("forged-grader-output", 1, forged_output, SAME_GRADE, docker=True
 # Every trap at once, with forged output: one real grading covers them all.
 ALL_TRAPS = Case("all-traps", 1, combine(*(c.patch for c in HOST_CODE + FORGED)), SAME_GRADE, docker=True)
 
+TEXT = [Case("non-utf8-dockerignore", 1, latin1_comment(".dockerignore"), SAME_GRADE,
+             note="a Latin-1 byte in a comment: read as text with a replacement character")]
+
 STAGING = [
     Case("symlink-etc-passwd", 1, symlink_to("/etc/passwd", "app/passwd"), UNGRADABLE,
          message="symlinks are not allowed", where="passwd"),
@@ -179,5 +273,43 @@ STAGING = [
     Case("oversized-60mb", 1, big_file(), UNGRADABLE, message="submission is too large"),
 ]
 
-CASES = [*HOST_CODE, *FORGED, ALL_TRAPS, *STAGING]
+POD_SECURITY = [   # baseline Pod Security on sim: the ReplicaSet's pod creations are refused
+    Case("privileged", 2, pod_spec(privileged), REFUSED_PODS, docker=True,
+         message='privileged (container "server" must not set securityContext.privileged=true)'),
+    Case("host-network", 2, pod_spec(lambda s: s.update(hostNetwork=True)), REFUSED_PODS, docker=True,
+         message="host namespaces (hostNetwork=true)"),
+    Case("host-pid", 2, pod_spec(lambda s: s.update(hostPID=True)), REFUSED_PODS, docker=True,
+         message="host namespaces (hostPID=true)"),
+    Case("added-capabilities", 2, pod_spec(capabilities), REFUSED_PODS, docker=True,
+         message='non-default capabilities (container "server" must not include "NET_ADMIN", "SYS_ADMIN"'),
+    Case("docker-socket", 2, pod_spec(docker_socket), REFUSED_PODS, docker=True,
+         message='hostPath volumes (volume "docker")'),
+]
+
+MANIFESTS = [   # refused while loading or before anything is applied (issue 16 items 2 and 8)
+    Case("billion-laughs", 2, add_file("manifests/lol.yaml", billion_laughs()), UNGRADABLE,
+         message="billion laughs", where="manifests/lol.yaml:10"),
+    Case("ten-thousand-documents", 2, add_file("manifests/many.yaml", "---\nx: 1\n" * 10_000), UNGRADABLE,
+         message="more than 100 YAML documents in one file", where="manifests/many.yaml:201"),
+    Case("deep-nesting", 2, add_file("manifests/deep.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n"), UNGRADABLE,
+         message="nested more than 32 levels", where="manifests/deep.yaml:1"),
+    Case("non-utf8-manifest", 2, add_file("manifests/cm.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                                               b"  name: caf\xe9\n"),
+         UNGRADABLE, message="not UTF-8", where="manifests/cm.yaml:4"),
+    Case("tab-indented", 2, add_file("manifests/tab.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: t\n"),
+         UNGRADABLE, message="YAML needs spaces, not tabs", where="manifests/tab.yaml:4"),
+    Case("namespace-kube-system", 2, set_metadata(namespace="kube-system"), UNGRADABLE,
+         message='metadata.namespace is "kube-system"', where="manifests/deployment.yaml:"),
+    Case("own-privileged-namespace", 2, lambda f, m: (add_file("manifests/namespace.yaml", PRIVILEGED_NAMESPACE)(f, m),
+                                                      pod_spec(privileged)(f, m), set_metadata(namespace="mine")(f, m)),
+         UNGRADABLE, message="Namespace object is not allowed", where="manifests/namespace.yaml:1"),
+    Case("cluster-admin-binding", 2, add_file("manifests/rbac.yaml", CLUSTER_ADMIN), UNGRADABLE,
+         message="ClusterRoleBinding/everyone-is-admin is cluster-scoped", where="manifests/rbac.yaml:1"),
+    Case("host-persistent-volume", 2, add_file("manifests/pv.yaml", HOST_VOLUME), UNGRADABLE,
+         message="PersistentVolume/host-root is cluster-scoped", where="manifests/pv.yaml:1"),
+    Case("namespace-default", 2, set_metadata(namespace="default"), SAME_GRADE, docker=True,
+         notice='metadata.namespace "default" was ignored', note="tutorials write it: dropped, with a notice"),
+]
+
+CASES = [*HOST_CODE, *TEXT, *FORGED, ALL_TRAPS, *STAGING, *POD_SECURITY, *MANIFESTS]
 BY_NAME = {c.name: c for c in CASES}
