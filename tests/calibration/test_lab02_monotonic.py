@@ -52,7 +52,7 @@ def with_tasks(dest, n: int) -> None:
 
 
 def test_score_never_decreases_task_by_task(tmp_path):
-    scores, lines = [], []
+    scores, lines, passed = [], [], []
     started = time.monotonic()
     for n in range(0, 7):
         dest = tmp_path / f"tasks-{n}" / LAB.slug
@@ -61,9 +61,12 @@ def test_score_never_decreases_task_by_task(tmp_path):
         t = time.monotonic()
         report = grade(LAB, dest, backend="sim", timeouts=FAST, log=lambda line: None)
         scores.append(report.score)
+        passed.append({c.id for c in report.checks if c.passed})
         lines.append(f"tasks 1-{n}: {report.score}/{report.max_score} in {time.monotonic() - t:.0f}s, "
                      f"failed: {', '.join(report.failed_ids()) or 'none'}")
     print("\n".join(lines) + f"\ntotal {time.monotonic() - started:.0f}s")
     assert all(b >= a for a, b in zip(scores, scores[1:])), "\n".join(lines)
+    lost = {n + 1: sorted(a - b) for n, (a, b) in enumerate(zip(passed, passed[1:])) if a - b}
+    assert not lost, f"checks that went from pass to fail, by task: {lost}\n" + "\n".join(lines)
     assert scores[-1] == report.max_score, "\n".join(lines)
     assert scores[0] < scores[-1]
