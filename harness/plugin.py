@@ -64,9 +64,11 @@ def _inside(path: Path | None, folder: Path) -> bool:
 def refuse_submission_config(config) -> None:
     """A grade configured by the submission's own pytest files is no grade:
     say so and point at the front door (harness/pytest_front.py)."""
+    from .pytest_front import INI
+
     submission = config.getoption("--submission")
-    if not submission:
-        return
+    if not submission or (config.inipath is not None and Path(config.inipath).resolve() == INI.resolve()):
+        return   # the front door's own configuration (inside the submission only when it is this repo)
     folder = Path(submission).expanduser().resolve()
     for what, path in (("ini file", config.inipath), ("rootdir", config.rootpath)):
         if _inside(path, folder):

@@ -138,3 +138,21 @@ def test_all_traps_through_make_pytest_grade(make_case, tmp_path):
     assert sorted(os.listdir(markers)) == []
     assert len(outcomes) == 10 and set(outcomes.values()) == {"passed"}, proc.stdout
     assert proc.returncode == 0
+
+
+def test_front_door_grades_a_fork_root_holding_the_harness(tmp_path):
+    """A learner's fork holds the harness itself: SUBMISSION=<fork root> must not trip the
+    plugin's guard, which only refuses configuration that is not the harness's own."""
+    from harness import pytest_front
+    from harness.plugin import refuse_submission_config
+
+    class Config:
+        inipath, rootpath = pytest_front.INI, pytest_front.ROOTDIR
+
+        def getoption(self, name):
+            return str(REPO_ROOT)
+
+    refuse_submission_config(Config())   # no UsageError
+    Config.inipath = REPO_ROOT / "pyproject.toml"
+    with pytest.raises(pytest.UsageError):
+        refuse_submission_config(Config())
