@@ -323,9 +323,14 @@ def _schema_at(root: dict, defs: dict, path: tuple) -> dict:
     return _resolve(s, defs)
 
 
+EXPANSIONS_PER_TYPE = 4
+
+
 def homes_of(key: str, root: dict, defs: dict, max_depth: int = 8) -> list[tuple]:
-    """Every path (list items as ``0``) where ``key`` is a valid property, shortest first."""
-    found, frontier, seen = [], [((), root)], set()
+    """Paths (list items as ``0``) where ``key`` is a valid property, shortest first. A type
+    is expanded at its first ``EXPANSIONS_PER_TYPE`` places (ObjectMeta is both ``metadata``
+    and ``spec.template.metadata``), which bounds the search in recursive schemas."""
+    found, frontier, seen = [], [((), root)], {}
     for _ in range(max_depth):
         nxt = []
         for path, s in frontier:
@@ -337,8 +342,8 @@ def homes_of(key: str, root: dict, defs: dict, max_depth: int = 8) -> list[tuple
                 if name == key:
                     found.append(path)
                 ref = id(_resolve(sub, defs))
-                if ref not in seen:   # each type expanded once, at its shallowest place
-                    seen.add(ref)
+                seen[ref] = seen.get(ref, 0) + 1
+                if seen[ref] <= EXPANSIONS_PER_TYPE:
                     nxt.append((path + (name,), sub))
         frontier = nxt
     return found

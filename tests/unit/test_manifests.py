@@ -190,6 +190,8 @@ def test_the_suggestion_comes_from_the_schema():
     dep = {"apiVersion": "apps/v1", "kind": "Deployment"}
     assert mf.unknown_field_advice(dep, ("spec",), "livenessProbe") == \
         "livenessProbe belongs in spec.template.spec.containers[0]"
+    assert mf.unknown_field_advice(dep, ("spec", "template", "spec"), "labels") == \
+        "labels belongs in spec.template.metadata"   # the home nearest the mistake, not metadata
     assert mf.unknown_field_advice(dep, ("spec",), "nosuchfieldanywhere") == ""
 
 
