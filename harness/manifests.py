@@ -257,6 +257,11 @@ NAMESPACE_FIX = ("delete the metadata.namespace line: each grading runs in a nam
                  "and kubectl puts an object without one in the current namespace")
 
 
+# The grading namespace's budget belongs to the grader: a submission's own quota or
+# limits could replace it (same name) or confuse what the checks report.
+GRADER_OWNED_KINDS = frozenset({"ResourceQuota", "LimitRange"})
+
+
 def refuse_out_of_scope(manifests: list[Manifest], namespace: str | None = None) -> list[str]:
     """Refuse (GradingError, exit 2) what would reach beyond the grading namespace:
     Namespace objects, cluster-scoped kinds, and ``metadata.namespace`` other than
@@ -273,6 +278,9 @@ def refuse_out_of_scope(manifests: list[Manifest], namespace: str | None = None)
             refusals.append((m.where(), f"{m.ref}: a Namespace object is not allowed: each grading creates "
                              "and deletes a namespace of its own", "delete this object (and any namespace: "
                              "line that names it)"))
+        elif m.kind in GRADER_OWNED_KINDS:
+            refusals.append((m.where(), f"{m.ref}: a {m.kind} is the grader's: every grading namespace "
+                             "carries its own (the laptop budget, harness/budget.py)", "delete this object"))
         elif scope == "Cluster":
             refusals.append((m.where(), f"{m.ref} is cluster-scoped: it would change the whole cluster, "
                              "not this lab's namespace", "delete it: the labs need only namespaced objects "

@@ -226,6 +226,15 @@ def test_cluster_scoped_kinds_are_refused(tmp_path, kind, api):
                                  "not this lab's namespace")
 
 
+@pytest.mark.parametrize("kind", ["ResourceQuota", "LimitRange"])
+def test_the_namespace_budget_cannot_be_replaced_by_the_submission(tmp_path, kind):
+    """A submission's own quota named like the grader's would replace it on apply."""
+    ms = load_dir(folder(tmp_path, q__yaml=obj(kind)))
+    with pytest.raises(GradingError) as err:
+        refuse_out_of_scope(ms, "grade-1")
+    assert err.value.where == "manifests/q.yaml:1" and "is the grader's" in err.value.message
+
+
 def test_a_namespace_object_is_refused(tmp_path):
     ns = obj("Namespace", labels="{pod-security.kubernetes.io/enforce: privileged}")
     with pytest.raises(GradingError) as err:
