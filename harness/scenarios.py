@@ -162,9 +162,11 @@ def _wait_service_answers(ctx: ClusterLab, t: Traffic) -> None:
     def answers():
         return requests.get(t.url + "/readyz", timeout=2).status_code == 200
 
+    timeout = ctx.timeouts.service_endpoints
+    if not probes_of(deployment(ctx)).readiness:
+        timeout += START_ALLOWANCE_S   # Ready as soon as it runs: the model may still be loading
     try:
-        wait_for(answers, "the Service to answer GET /readyz with 200", ctx.timeouts.service_endpoints,
-                 progress=ctx.log)
+        wait_for(answers, "the Service to answer GET /readyz with 200", timeout, progress=ctx.log)
     except WaitTimeout as exc:
         raise CheckFailed(f"no answer through the Service: {exc}. Does its selector match the pod labels, "
                           "and its targetPort the container port?") from None
