@@ -93,3 +93,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for c in r.checks:
         if not c.passed:
             terminalreporter.write_line(f"✖ {c.id}: {c.message}\n    hint: {c.hint}\n    doc: {c.doc}")
+
+
+# Fixtures for instructors' own checks (kind_cluster): harness/instructor_fixtures.py
+pytest_plugins = ["harness.instructor_fixtures"]
