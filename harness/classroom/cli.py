@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                       "run the same command again to resume")
         return 130
     ran = sum(1 for o in outcomes if not o.skipped)
-    console.print(f"{len(outcomes)} submissions ({ran} graded now, {len(outcomes) - ran} unchanged and skipped) "
+    console.print(f"{len(outcomes)} submissions ({ran} run now, {len(outcomes) - ran} unchanged and skipped) "
                   f"in {wall:.1f}s", highlight=False)
     for name, p in paths.items():
         console.print(f"{name}: {p}", highlight=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import threading
 import time
@@ -144,7 +145,7 @@ class TestLab02Class:
             start = time.monotonic()
             cp = subprocess.run([str(REPO_ROOT / "grade"), "2", "--submission", str(graded["subs"] / name),
                                  "--backend", "sim", "--report", str(report)], capture_output=True, text=True,
-                                timeout=600)
+                                timeout=600, env={**os.environ, "COLUMNS": "200"})
             print(f"\none by one: {name} exit {cp.returncode} in {time.monotonic() - start:.1f}s")
             row = rows[name]
             if cp.returncode == 2:
