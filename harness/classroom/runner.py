@@ -144,12 +144,12 @@ class Runner:
         env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
         start = time.monotonic()
         with job.log.open("wb") as log:
-            if self._stopping.is_set():
-                return Outcome(job.student.name, "ungradable: interrupted before it started", None, 0.0,
-                               job.fingerprint)
-            proc = subprocess.Popen(self.argv(job), stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, env=env, cwd=REPO_ROOT)
-            with self._lock:
+            with self._lock:   # atomic with stop_all's snapshot: no grading starts after Ctrl-C
+                if self._stopping.is_set():
+                    return Outcome(job.student.name, "ungradable: interrupted before it started", None, 0.0,
+                                   job.fingerprint)
+                proc = subprocess.Popen(self.argv(job), stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True, env=env, cwd=REPO_ROOT)
                 self._live[proc.pid] = proc
             timed_out = False
             try:
@@ -171,8 +171,8 @@ class Runner:
 
     def stop_all(self) -> None:
         """Ctrl-C: stop every running grading at once (in parallel), then sweep."""
-        self._stopping.set()
         with self._lock:
+            self._stopping.set()
             procs = list(self._live.values())
         threads = [threading.Thread(target=stop, args=(p, self.grace_s)) for p in procs]
         for t in threads:
