@@ -171,3 +171,4 @@ def test_ctrl_c_stops_every_grading_and_keeps_what_finished(tmp_path, calls):
     import json
     saved = json.loads((out / "state.json").read_text())["students"]
     assert "aaa" in saved and "zzz" not in saved     # finished kept, queued never started
+    assert not {"hung1", "hung2"} & set(saved), "a stopped grading must be graded again on resume"
