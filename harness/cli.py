@@ -28,7 +28,7 @@ def _backend_for(lab_number: int, asked: str) -> str:
     if not lab.needs_cluster:
         if asked not in ("auto", "docker", "", "sim", "kind", "kubeconfig"):
             raise GradingError(f"unknown backend {asked!r}")
-        return "docker"   # Lab 01 runs on the Docker engine whatever cluster backend is chosen
+        return lab.context   # Docker- and file-graded labs ignore the cluster backend
     if asked not in ("auto", "sim", "kind", "kubeconfig"):
         raise GradingError(f"unknown backend {asked!r}", fix="use BACKEND=auto, sim, kind or kubeconfig")
     return asked
@@ -118,6 +118,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if ok else EXIT_UNGRADABLE
 
 
+def cmd_labs(args: argparse.Namespace) -> int:
+    """List the labs the registry found (the Makefile reads this)."""
+    for lab in LABS.values():
+        if args.available and not lab.available:
+            continue
+        if args.numbers:
+            print(lab.number)
+        else:
+            print(f"  make lab-{lab.number:<3} {lab.slug:<22} {lab.title}"
+                  + ("" if lab.available else "  (not available yet)"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="harness", description="Grade the MLOps inference labs.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -129,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--report", default=None, help="write JSON (+ .xml JUnit, + .md) here")
     g.add_argument("-v", "--verbose", action="store_true", help="stream every build log line")
     g.set_defaults(fn=cmd_grade)
+    ls = sub.add_parser("labs", help="list the labs")
+    ls.add_argument("--numbers", action="store_true", help="only their numbers, one a line")
+    ls.add_argument("--available", action="store_true", help="only those that can be graded")
+    ls.set_defaults(fn=cmd_labs)
     d = sub.add_parser("doctor", help="check the tools the labs need")
     d.set_defaults(fn=cmd_doctor)
     args = ap.parse_args(argv)

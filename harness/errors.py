@@ -16,6 +16,16 @@ class GradingError(Exception):
         return f"{s}\n  -> {self.fix}" if self.fix else s
 
 
+class ScenarioFailed(Exception):
+    """A scenario could not produce its observation (no Deployment, apply refused,
+    no answer through the Service). The grader records it as the failure of the
+    check that asked for the observation, with this message and details."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.message, self.details = message, details
+
+
 class CommandError(Exception):
     """A CLI (kind, kubectl, hey) failed: carries its argv and captured output."""
 

@@ -1,6 +1,6 @@
 """Lab 01 checks: a sentiment model server in a Docker image.
 
-Each check reads the :class:`harness.docker_lab.DockerLab` context. The order
+Each check reads the :class:`harness.labs.docker_lab.DockerLab` context. The order
 here is the order of the report; ``container.graceful-stop`` stops the
 container, so it comes last.
 """
@@ -11,7 +11,7 @@ import time
 
 from docker.utils.build import exclude_paths
 
-from ..docker_lab import DockerLab
+from ..labs.docker_lab import DockerLab
 from ..waiting import FinalError, WaitTimeout, wait_for
 from .common import SENTENCES
 from .registry import CheckFailed, check

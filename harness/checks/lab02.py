@@ -1,7 +1,7 @@
 """Lab 02 checks: a Deployment with probes, a ClusterIP Service, config from a
 ConfigMap and a Secret. Static checks read the manifests (file:line in every
 message); the rest read the live cluster through the Cluster protocol and the
-shared scenarios in harness.scenarios.
+shared scenarios in harness.scenarios.common.
 """
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import time
 import requests
 
 from .. import budget
-from .. import scenarios as sc
-from ..cluster_lab import ClusterLab
+from ..scenarios import common as sc
+from ..labs.cluster_lab import ClusterLab
 from ..manifests import validate
 from ..probe_timing import ContainerProbes
 from ..waiting import FinalError, WaitTimeout, wait_for
-from .common import SENTENCES, containers, is_ready, pod_state, quantity
+from ..cluster.objects import containers, is_ready, pod_state, quantity
+from .common import SENTENCES
 from .registry import CheckFailed, Partial, check
 
 LAB = "02-k8s-basics"

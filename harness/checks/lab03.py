@@ -1,17 +1,17 @@
 """Lab 03 checks: an HPA under real load, and zero-downtime rollouts.
 
-Scenarios (harness.scenarios_hpa, harness.scenarios_rollout) drive the cluster
+Scenarios (harness.scenarios.hpa, harness.scenarios.rollout) drive the cluster
 with real traffic through the Service; each check reads what they measured.
 Times are measured on the backend's clock; on sim the controller periods
 (metrics resolution, HPA sync) are reported in the report's notices.
 """
 from __future__ import annotations
 
-from .. import scenarios as sc
-from .. import scenarios_hpa as hs
-from .. import scenarios_rollout as rs
-from ..cluster_lab import IMAGE_V2, IMAGE_V3_BROKEN, ClusterLab
-from .common import containers
+from ..scenarios import common as sc
+from ..scenarios import hpa as hs
+from ..scenarios import rollout as rs
+from ..labs.cluster_lab import IMAGE_V2, IMAGE_V3_BROKEN, ClusterLab
+from ..cluster.objects import containers
 from .registry import CheckFailed, Partial, check
 
 LAB = "03-autoscaling"

@@ -9,12 +9,12 @@ from __future__ import annotations
 import copy
 import time
 
-from .. import scenarios as sc
-from .. import scenarios_canary as cs
-from ..cluster_lab import ClusterLab
+from ..scenarios import common as sc
+from ..scenarios import canary as cs
+from ..labs.cluster_lab import ClusterLab
 from ..manifests import validate
 from ..waiting import WaitTimeout, wait_for
-from .common import containers, is_ready, pod_state
+from ..cluster.objects import containers, is_ready, pod_state
 from .registry import CheckFailed, check
 
 LAB = "04-gpu-canary"

@@ -63,8 +63,15 @@ class Lab:
 
 
 def _load_file(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"harness_extra_labs.{path.stem}", path)
+    """A lab module from a course's own folder (its checks may live in it: ``checks=__name__``)."""
+    import sys
+
+    name = f"harness_extra_labs.{path.parent.name}.{path.stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
 

@@ -19,28 +19,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import budget, images
-from .cluster.base import ApiError, Cluster
-from .errors import GradingError
-from .labs import lab as get_lab
-from .manifests import Manifest, load_dir, refuse_out_of_scope
-from .submission import Submission
-from .waiting import DEFAULT_TIMEOUTS, Timeouts
+from .. import budget, images
+from ..cluster.base import ApiError, Cluster
+from ..errors import GradingError
+from ..manifests import Manifest, load_dir, refuse_out_of_scope
+from ..submission import Submission
+from ..waiting import DEFAULT_TIMEOUTS, Timeouts
+from . import REPO_ROOT
+from . import lab as get_lab
 
-IMAGE_V1 = "mlops-labs/sentiment:v1"
-IMAGE_V2 = "mlops-labs/sentiment:v2"       # the same server serving the v2 model
-IMAGE_V3_BROKEN = "mlops-labs/sentiment:v3"  # asks for a model that does not exist: never ready
-VISION_V1 = "mlops-labs/vision:v1"             # EfficientNet-Lite0, the stable release
-VISION_V2 = "mlops-labs/vision:v2"             # EfficientNet-Lite2, the canary
-# The images each cluster lab runs: (tag, how to build it). "ref" builds a
-# reference server with its models; anything else is a MODEL_VERSION baked on
-# top of the first image of the list.
-VISION_SRC = get_lab(4).solution / "vision"
-LAB_IMAGES = {
-    2: [(IMAGE_V1, "ref")],
-    3: [(IMAGE_V1, "ref"), (IMAGE_V2, "v2"), (IMAGE_V3_BROKEN, "v3")],
-    4: [(VISION_V1, "ref"), (VISION_V2, "v2")],
-}
+# Image tags the checks name; each lab module declares which images its lab runs.
+from .lab02 import IMAGE_V1  # noqa: E402
+from .lab03 import IMAGE_V2, IMAGE_V3_BROKEN  # noqa: E402
+from .lab04 import VISION_V1, VISION_V2  # noqa: E402
+from .lab04 import VISION_SRC as _VISION_SRC  # noqa: E402
+
+VISION_SRC = REPO_ROOT / _VISION_SRC
 
 
 # On a cluster with real NVIDIA GPUs (docs/real-gpu.md), VISION_GPU_IMAGE=1 builds the canary
@@ -55,19 +49,23 @@ def gpu_image_wanted() -> bool:
 
 
 def build_lab_images(lab_number: int, log: Callable[[str], None] = print) -> list[str]:
-    plan = LAB_IMAGES.get(lab_number, [])
-    vision = lab_number == 4
-    gpu = vision and gpu_image_wanted()
+    """Build the images the lab's module declares (``Lab.images``); returns their tags."""
+    plan = get_lab(lab_number).images
+    if not plan:
+        return []
+    first = plan[0]
+    src = REPO_ROOT / first.src if first.src else None
+    gpu = src == VISION_SRC and gpu_image_wanted()
     if gpu:
         log(f"{GPU_IMAGE_ENV}=1: building the canary {VISION_V2} from {VISION_SRC / 'Dockerfile.gpu'}")
         build_reference_image(VISION_GPU, log=log, src=VISION_SRC, models="vision-v*", dockerfile="Dockerfile.gpu")
-    for tag, how in plan:
-        if how == "ref":
-            build_reference_image(tag, log=log, src=VISION_SRC if vision else None,
-                                  models="vision-v*" if vision else "sentiment-v*")
+    for image in plan:
+        if image.how == "ref":
+            build_reference_image(image.tag, log=log, src=REPO_ROOT / image.src if image.src else None,
+                                  models=image.models)
         else:
-            build_version_image(tag, how, base=VISION_GPU if gpu else plan[0][0])
-    return [tag for tag, _ in plan]
+            build_version_image(image.tag, image.how, base=VISION_GPU if gpu else first.tag)
+    return [image.tag for image in plan]
 
 
 APPLY_ORDER = ["Namespace", "ConfigMap", "Secret", "Service", "Deployment", "HorizontalPodAutoscaler"]

@@ -15,11 +15,11 @@ from typing import Callable
 
 import requests
 
-from . import budget, images
-from .errors import GradingError
-from .labs import REPO_ROOT
-from .submission import Submission
-from .waiting import DEFAULT_TIMEOUTS, Timeouts, progress_logger
+from .. import budget, images
+from ..errors import GradingError
+from ..submission import Submission
+from ..waiting import DEFAULT_TIMEOUTS, Timeouts, progress_logger
+from . import REPO_ROOT
 
 MODELS_DIR = REPO_ROOT / "models"
 APP_FILE_CANDIDATES = ("app/server.py", "app/main.py", "app/app.py", "service.py", "app.py", "server.py")

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import requests
 
-from .checks.registry import CheckFailed
-from .cluster_lab import ClusterLab
+from ..labs.cluster_lab import ClusterLab
+from ..errors import ScenarioFailed
 
 STEPS = (10, 25, 50, 100)
 SIGMAS = 4.5                       # binomial tolerance: a false alarm about 1 in 150,000 runs
@@ -62,7 +62,7 @@ def route(ctx: ClusterLab) -> Route:
         backends = [((d.get("destination") or {}).get("host", "").split(".")[0],
                      d.get("weight", 100 if len(dests) == 1 else 0)) for d in dests]
         return Route("VirtualService", m.name, gw, backends)
-    raise CheckFailed("no HTTPRoute (or Istio VirtualService) in manifests/")
+    raise ScenarioFailed("no HTTPRoute (or Istio VirtualService) in manifests/")
 
 
 def set_weights(ctx: ClusterLab, r: Route, weights: dict[str, int]) -> None:

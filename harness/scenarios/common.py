@@ -23,13 +23,12 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from .checks.common import containers, is_ready, restarts
-from .checks.registry import CheckFailed
-from .cluster_lab import ClusterLab
-from .errors import GradingError
-from .load import LoadResult, start_load
-from .probe_timing import ContainerProbes
-from .waiting import FinalError, Progress, WaitTimeout, wait_for
+from ..cluster.objects import containers, is_ready, restarts
+from ..labs.cluster_lab import ClusterLab
+from ..errors import GradingError, ScenarioFailed
+from ..load import LoadResult, start_load
+from ..probe_timing import ContainerProbes
+from ..waiting import FinalError, Progress, WaitTimeout, wait_for
 
 PREDICT_BODY = '{"text": "I love this, it is wonderful and amazing!"}'
 
@@ -43,10 +42,10 @@ class Traffic:
 
 
 def deployment_manifest(ctx: ClusterLab):
-    """The one Deployment of the lab's manifests (a CheckFailed otherwise)."""
+    """The one Deployment of the lab's manifests (a ScenarioFailed otherwise)."""
     deps = ctx.objects("Deployment")
     if len(deps) != 1:
-        raise CheckFailed(f"expected exactly one Deployment in manifests/, found {len(deps)}")
+        raise ScenarioFailed(f"expected exactly one Deployment in manifests/, found {len(deps)}")
     return deps[0]
 
 
@@ -55,7 +54,7 @@ def apply_once(ctx: ClusterLab) -> list[dict]:
     try:
         return ctx.apply()
     except GradingError as exc:
-        raise CheckFailed(f"kubectl apply was refused: {exc}") from None
+        raise ScenarioFailed(f"kubectl apply was refused: {exc}") from None
 
 
 def deployment(ctx: ClusterLab) -> dict:
@@ -104,7 +103,7 @@ def _wait_available(ctx: ClusterLab, name: str) -> None:
     try:
         wait_for(available, f"Deployment/{name} to be available", ctx.timeouts.pod_start, progress=ctx.log)
     except (WaitTimeout, FinalError) as exc:
-        raise CheckFailed(f"the Deployment never became available: {exc}") from None
+        raise ScenarioFailed(f"the Deployment never became available: {exc}") from None
 
 
 def selector(dep: dict) -> dict:
@@ -116,7 +115,7 @@ def configmap_name(dep: dict) -> str:
         for src in c.get("envFrom") or []:
             if (src.get("configMapRef") or {}).get("name"):
                 return src["configMapRef"]["name"]
-    raise CheckFailed("the container does not load a ConfigMap with envFrom, so the grader cannot set "
+    raise ScenarioFailed("the container does not load a ConfigMap with envFrom, so the grader cannot set "
                       "MODEL_LOAD_DELAY_SECONDS / HANG_AFTER_SECONDS for this scenario")
 
 
@@ -131,7 +130,7 @@ def traffic(ctx: ClusterLab) -> Traffic:
         return ctx.observations["traffic"]
     services = ctx.objects("Service")
     if not services:
-        raise CheckFailed("there is no Service in manifests/")
+        raise ScenarioFailed("there is no Service in manifests/")
     svc = ctx.cluster.get("Service", services[0].name)
     port = (svc["spec"].get("ports") or [{}])[0].get("port")
     headers = {}
@@ -168,7 +167,7 @@ def _wait_service_answers(ctx: ClusterLab, t: Traffic) -> None:
     try:
         wait_for(answers, "the Service to answer GET /readyz with 200", timeout, progress=ctx.log)
     except WaitTimeout as exc:
-        raise CheckFailed(f"no answer through the Service: {exc}. Does its selector match the pod labels, "
+        raise ScenarioFailed(f"no answer through the Service: {exc}. Does its selector match the pod labels, "
                           "and its targetPort the container port?") from None
 
 
@@ -228,7 +227,7 @@ def slow_start(ctx: ClusterLab, delay_s: float = 8) -> SlowStart:
     try:
         try:
             handle = _load(ctx, deadline + 6)
-        except CheckFailed:
+        except ScenarioFailed:
             handle = None
         start = time.monotonic()
         ctx.cluster.patch("Deployment", name, {"spec": {"replicas": replicas + 1}})
@@ -322,7 +321,7 @@ def hung_pod(ctx: ClusterLab) -> HungPod:
         pod = _wait_new_pod(ctx, sel, before, 20)
         try:
             handle = _load(ctx, window, timeout_s=2)
-        except CheckFailed:
+        except ScenarioFailed:
             handle = None
         obs = _watch_hang(ctx, pod, probes, hang_after, start)
         obs.load = handle.stop() if handle else None

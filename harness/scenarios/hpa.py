@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .checks.registry import CheckFailed
-from .cluster_lab import ClusterLab
-from .load import LoadResult, start_load
-from .scenarios import PREDICT_BODY, deployment, traffic
+from ..labs.cluster_lab import ClusterLab
+from ..errors import ScenarioFailed
+from ..load import LoadResult, start_load
+from .common import PREDICT_BODY, deployment, traffic
 
 
 @dataclass
@@ -65,7 +65,7 @@ def hpa_cycle(ctx: ClusterLab, *, max_load_s: float = 120, extra_load_s: float =
         time.sleep(1)
     try:
         t = traffic(ctx)
-    except CheckFailed:
+    except ScenarioFailed:
         t = None
     start = time.monotonic()
     handle = None

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import requests
 
-from .checks.common import containers, is_ready
-from .checks.registry import CheckFailed
-from .cluster_lab import ClusterLab
-from .load import LoadResult
-from .scenarios import _load, deployment, selector, traffic
+from ..cluster.objects import containers, is_ready
+from ..labs.cluster_lab import ClusterLab
+from ..errors import ScenarioFailed
+from ..load import LoadResult
+from .common import _load, deployment, selector, traffic
 
 
 def resolve_int_or_percent(value, replicas: int, round_up: bool) -> int:
@@ -144,7 +144,7 @@ def rollout(ctx: ClusterLab, image: str, *, timeout: float = 120, expect_stall: 
     surge, unavailable = surge_unavailable(dep, replicas)
     try:
         handle = _load(ctx, timeout * 2 + 60)
-    except CheckFailed:
+    except ScenarioFailed:
         handle = None
     sampler = Sampler(ctx, sel).start()
     start = time.monotonic()

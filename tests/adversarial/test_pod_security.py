@@ -14,7 +14,7 @@ import time
 import pytest
 
 from harness.cluster.sim import FakeClock, FakeRuntime, SimCluster
-from harness.cluster_lab import IMAGE_V1, ClusterLab
+from harness.labs.cluster_lab import IMAGE_V1, ClusterLab
 from harness.labs import lab
 from harness.manifests import load_dir, refuse_out_of_scope
 from harness.submission import Submission

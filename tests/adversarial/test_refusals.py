@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import cluster_lab
+from harness.labs import cluster_lab
 from harness.cli import main as harness_main
 from harness.manifests import load_dir, refuse_out_of_scope
 

@@ -94,7 +94,7 @@ def test_flood_is_bounded_by_the_grading_namespace_budget():
     from harness.cluster.sim.clock import FakeClock
     from harness.cluster.sim.cluster import SimCluster
     from harness.cluster.sim.runtime import FakeRuntime
-    from harness.cluster_lab import namespace_budget
+    from harness.labs.cluster_lab import namespace_budget
 
     clock = FakeClock()
     c = SimCluster(runtime=FakeRuntime(clock, images=("x:1",)), clock=clock, namespace="g")

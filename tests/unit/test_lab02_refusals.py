@@ -1,10 +1,10 @@
-"""pods.ready fails at once on refused pods (harness.scenarios.refused_pods),
+"""pods.ready fails at once on refused pods (harness.scenarios.common.refused_pods),
 but not on the FailedCreate events that clear up by themselves."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from harness.scenarios import refused_pods
+from harness.scenarios.common import refused_pods
 
 
 def ctx_with(events):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import cluster_lab
+from harness.labs import cluster_lab
 
 
 @pytest.fixture
