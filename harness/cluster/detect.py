@@ -8,7 +8,10 @@
   :class:`~harness.errors.GradingError` (the CLI exits 2) with the install
   instructions. An explicit choice never falls back silently.
 * ``auto``: kind when ``kind``, ``kubectl`` and a Docker daemon are there;
-  otherwise sim, with a loud notice. The notice is returned (the report records
+  otherwise a running sim cluster (``make cluster-up BACKEND=sim``) through the
+  kubeconfig backend, i.e. real kubectl and the kubernetes client against the
+  sim's API (:func:`running_sim_cluster`); otherwise the in-process sim. Every
+  choice but kind comes with a loud notice: it is returned (the report records
   it) and passed to ``console_notice`` so the learner sees it.
 """
 from __future__ import annotations
@@ -41,6 +44,23 @@ def _sim():
     return SimCluster
 
 
+def running_sim_cluster() -> tuple[Callable[..., Any], str] | None:
+    """A kubeconfig-backend factory bound to the running sim cluster's context, and where it is;
+    None when no sim cluster runs (``harness.cluster.sim.daemon``) or kubectl is missing."""
+    from functools import partial
+
+    from harness.cluster.sim import daemon
+
+    found = daemon.running_kubeconfig()
+    if found is None:
+        return None
+    url, kubeconfig = found
+    cls = _kubeconfig()
+    if not cls.available(context=daemon.CONTEXT, kubeconfig=kubeconfig)[0]:
+        return None
+    return partial(cls, context=daemon.CONTEXT, kubeconfig=kubeconfig), f"context {daemon.CONTEXT}, API {url}"
+
+
 def choose_backend(asked: str, *, console_notice: Callable[[str], None] | None = None) -> BackendChoice:
     asked = (asked or "auto").strip().lower()
     if asked not in NAMES:
@@ -58,6 +78,15 @@ def choose_backend(asked: str, *, console_notice: Callable[[str], None] | None =
     ok, reason = cls.available()
     if ok:
         return BackendChoice("kind", cls, None)
+    running = running_sim_cluster()
+    if running is not None:
+        factory, where = running
+        notice = (f"{reason}: grading on the running sim cluster ({where}) through the kubeconfig backend "
+                  "(real kubectl against the sim's API). Set BACKEND=sim for the in-process simulator, "
+                  "BACKEND=kind to require kind.")
+        if console_notice is not None:
+            console_notice(notice)
+        return BackendChoice("kubeconfig", factory, notice)
     notice = f"{reason}: grading on the offline simulator (sim) instead. Set BACKEND=kind to require kind."
     if console_notice is not None:
         console_notice(notice)

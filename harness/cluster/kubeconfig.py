@@ -98,9 +98,11 @@ class KubeconfigCluster(RealCluster):
 
     def __init__(self, *, context: str | None = None, kubeconfig: str | None = None, namespace: str | None = None,
                  timeouts: Timeouts = DEFAULT_TIMEOUTS, log: Logger | None = None, runner: Runner | None = None,
-                 api: Any = None):
-        existing = namespace or os.environ.get("NAMESPACE") or None
-        super().__init__(namespace=existing, timeouts=timeouts, log=log, runner=runner, api=api)
+                 api: Any = None, existing_namespace: str | None = None):
+        # ``existing_namespace`` / NAMESPACE=... name an existing namespace to use and keep; ``namespace``
+        # (what the grader passes: grade-<lab>-<id>, as to kind) names the run's own, created and deleted here.
+        existing = existing_namespace or os.environ.get("NAMESPACE") or None
+        super().__init__(namespace=existing or namespace, timeouts=timeouts, log=log, runner=runner, api=api)
         self._own_namespace = existing is None
         paths = kubeconfig or os.environ.get("KUBECONFIG") or None
         self.api_kubeconfig = paths                       # the API client merges a list itself

@@ -65,12 +65,12 @@ def test_an_existing_namespace_is_used_and_kept(tools, apiserver, kubeconfig_fil
 def test_unreachable_api_server(tools, kubeconfig_file, fast, apiserver):
     apiserver.stop()
     with pytest.raises(BackendUnavailable, match="failed to reach the API server of context lab"):
-        kcluster(kubeconfig_file, fast, namespace=NS).start()
+        kcluster(kubeconfig_file, fast, existing_namespace=NS).start()
 
 
 def test_service_url_prefers_a_load_balancer(tools, apiserver, kubeconfig_file, fast):
     apiserver.on("GET", f"/api/v1/namespaces/{NS}/services/web", "service-web-lb.json")
-    c = kcluster(kubeconfig_file, fast, namespace=NS)
+    c = kcluster(kubeconfig_file, fast, existing_namespace=NS)
     assert c.service_url("web", 80) == "http://127.0.0.1:80"
     assert c.warnings == [] and tools.calls() == []
 
@@ -80,7 +80,7 @@ def test_service_url_falls_back_to_port_forward_with_a_warning(tools, apiserver,
     apiserver.on("GET", f"/api/v1/namespaces/{NS}", "namespace-created.json")
     apiserver.on("GET", f"/api/v1/namespaces/{NS}/services/web", "service-web.json")
     tools.rule("kubectl", "port-forward", "Forwarding from 127.0.0.1:54321 -> 8080\n", linger=30)
-    c = kcluster(kubeconfig_file, fast, namespace=NS)
+    c = kcluster(kubeconfig_file, fast, existing_namespace=NS)
     c.start()
     try:
         assert c.service_url("web", "http") == "http://127.0.0.1:54321"
@@ -101,7 +101,7 @@ def test_port_forward_that_dies_is_a_command_error(tools, apiserver, kubeconfig_
     tools.rule("kubectl", "port-forward", stderr='error: unable to forward port because pod is not running. '
                'Current status=Pending\n', rc=1)
     with pytest.raises(Exception, match="(?s)failed to port-forward service web.*pod is not running"):
-        kcluster(kubeconfig_file, fast, namespace=NS).service_url("web", 80)
+        kcluster(kubeconfig_file, fast, existing_namespace=NS).service_url("web", 80)
 
 
 def nodes(*labels: dict) -> dict:
@@ -170,7 +170,7 @@ def test_image_registry_pushes_and_rewrites_only_what_reaches_the_api_server(too
     monkeypatch.setattr("harness.images.client", lambda: docker)
     monkeypatch.setenv("IMAGE_REGISTRY", "registry.example:5000/course")
     apiserver.on("GET", "/api/v1/nodes", nodes({}))
-    c = kcluster(kubeconfig_file, fast, namespace=NS)
+    c = kcluster(kubeconfig_file, fast, existing_namespace=NS)
     c.load_image("mlops-labs/sentiment:v1")
     assert docker.tags == docker.pushes == [("registry.example:5000/course/mlops-labs/sentiment", "v1")]
     pushed = "registry.example:5000/course/mlops-labs/sentiment:v1"
@@ -222,7 +222,7 @@ def test_a_kubeconfig_list_is_merged_as_kubectl_does(tools, apiserver, kubeconfi
     apiserver.on("GET", f"/api/v1/namespaces/{NS}", "namespace-created.json")
     apiserver.on("GET", f"/api/v1/namespaces/{NS}/services/web", "service-web.json")
     tools.rule("kubectl", "port-forward", "Forwarding from 127.0.0.1:54321 -> 8080\n", linger=30)
-    c = KubeconfigCluster(timeouts=fast, namespace=NS)
+    c = KubeconfigCluster(timeouts=fast, existing_namespace=NS)
     c.start()   # the API client read the context from the second file
     try:
         c.service_url("web", 80)
@@ -234,7 +234,7 @@ def test_a_kubeconfig_list_is_merged_as_kubectl_does(tools, apiserver, kubeconfi
 
 def test_missing_service(tools, apiserver, kubeconfig_file, fast):
     with pytest.raises(NotFound):
-        kcluster(kubeconfig_file, fast, namespace=NS).service_url("nope", 80)
+        kcluster(kubeconfig_file, fast, existing_namespace=NS).service_url("nope", 80)
 
 
 # ---- detection ---------------------------------------------------------------------------------

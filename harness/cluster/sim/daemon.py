@@ -32,6 +32,8 @@ CONTEXT = "mlops-labs-sim"
 STATE_DIR = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "mlops-labs"
 STATE = STATE_DIR / "sim-cluster.json"
 LOG = STATE_DIR / "sim-cluster.log"
+# the daemon's own kubeconfig (just its context), for BACKEND=auto: independent of the learner's $KUBECONFIG
+OWN_KUBECONFIG = STATE_DIR / "sim-cluster.kubeconfig"
 
 
 def kubeconfig_path() -> Path:
@@ -94,6 +96,15 @@ def running_url() -> str | None:
     return st.get("url") if st else None
 
 
+def running_kubeconfig() -> tuple[str, str] | None:
+    """(API URL, a kubeconfig file whose context ``mlops-labs-sim`` reaches it) of a running sim
+    cluster, or None: what ``BACKEND=auto`` grades through."""
+    st = read_state()
+    if not st or not st.get("url") or not Path(st.get("kubeconfig") or OWN_KUBECONFIG).exists():
+        return None
+    return st["url"], st.get("kubeconfig") or str(OWN_KUBECONFIG)
+
+
 # ---- the daemon itself ------------------------------------------------------------------------------
 class NodePorts:
     """Listens on 127.0.0.1:<nodePort> for every NodePort/LoadBalancer Service port, as the course
@@ -149,7 +160,9 @@ def serve(port: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    STATE.write_text(json.dumps({"pid": os.getpid(), "url": url, "started": time.time()}))
+    write_context(url, OWN_KUBECONFIG)
+    STATE.write_text(json.dumps({"pid": os.getpid(), "url": url, "started": time.time(),
+                                 "kubeconfig": str(OWN_KUBECONFIG)}))
     print(f"sim cluster API on {url}", flush=True)
     done.wait()
     try:
@@ -158,6 +171,7 @@ def serve(port: int) -> None:
     finally:
         sim.stop()
         STATE.unlink(missing_ok=True)
+        OWN_KUBECONFIG.unlink(missing_ok=True)
 
 
 # ---- commands ------------------------------------------------------------------------------------------
@@ -213,6 +227,7 @@ def down(timeout: float = 30) -> int:
             sweep_stale()
     finally:
         STATE.unlink(missing_ok=True)
+        OWN_KUBECONFIG.unlink(missing_ok=True)
         remove_context()
         print(f"context {CONTEXT!r} removed from {kubeconfig_path()}")
     return 0
