@@ -1,6 +1,7 @@
 """One lab, one place: a lab module alone makes a lab (issue: a lab's definition was
-spread over six places: the catalogue, grading's CHECK_MODULES/SIM_OPTIONS/KIND_OPTIONS,
-cluster_lab's LAB_IMAGES, the Makefile's list and targets, and the CLI's choices).
+spread over six places: the catalogue, grading's tables of check modules, sim options
+and kind options, cluster_lab's table of images, the Makefile's list and targets, and
+the CLI's choices).
 
 A throwaway lab module in a folder of its own (HARNESS_EXTRA_LABS) is seen by the
 CLI, by `make help` and by grading, with no other file touched.
