@@ -8,10 +8,12 @@ cluster creation. Everything else is the shared real-cluster code in
 
 ``service_url``: a NodePort is not reachable from here in general. A
 ``LoadBalancer`` Service with an ingress address is used as is. Otherwise the
-fallback is ``kubectl port-forward svc/<svc>``, which pins ONE pod: fine for
-functional checks, but it does not spread load, so load-based results on this
-backend are not meaningful without a LoadBalancer. Each fallback adds a
-warning to ``self.warnings`` (recorded in diagnostics).
+URL is the API server's proxy to the Service
+(``/api/v1/namespaces/NS/services/NAME:PORT/proxy``) behind one ``kubectl proxy``
+on 127.0.0.1 (it adds the kubeconfig's credentials): kube-apiserver picks a ready
+endpoint per request, so load spreads and a pod that left the endpoints stops
+getting traffic (``kubectl port-forward svc/`` pins one pod, which fails every
+check that hangs or kills a pod).
 
 ``KUBECONFIG`` may list several files (``a:b``); they are merged as kubectl merges them
 (the first file to define a context, cluster or user wins, and the first file that sets
@@ -47,7 +49,7 @@ from .kind import registry
 from .kind.cli import INSTALL, Logger, Runner, require, which
 from .kind.real import RealCluster
 
-_FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
+_SERVING = re.compile(r"Starting to serve on 127\.0\.0\.1:(\d+)")
 
 
 def kubeconfig_files(paths: str | None) -> list[str]:
@@ -116,7 +118,7 @@ class KubeconfigCluster(RealCluster):
             self.kubectl.context = _current_context(paths)   # both tools then use the same context
         reg = os.environ.get(registry.ENV, "").strip()
         self.registry = registry.ImageRegistry(reg) if reg else None
-        self._forwards: dict[tuple[str, int], tuple[subprocess.Popen, int]] = {}
+        self._proxy: tuple[subprocess.Popen, int] | None = None     # `kubectl proxy` and its port
         self._stopped = False
 
     @staticmethod
@@ -159,9 +161,9 @@ class KubeconfigCluster(RealCluster):
             return
         self._stopped = True
         try:
-            for proc, _ in self._forwards.values():
-                _end(proc)
-            self._forwards.clear()
+            if self._proxy is not None:
+                _end(self._proxy[0])
+                self._proxy = None
             with contextlib.suppress(Exception):
                 self.delete_namespace()
         finally:
@@ -216,29 +218,25 @@ class KubeconfigCluster(RealCluster):
             host = ing.get("ip") or ing.get("hostname")
             if svc["spec"].get("type") == "LoadBalancer" and host:
                 return f"http://{host}:{sp['port']}"
-        key = (service, int(sp["port"]))
-        if key in self._forwards and self._forwards[key][0].poll() is None:
-            return f"http://127.0.0.1:{self._forwards[key][1]}"
-        self.warnings.append(f"service {service}:{sp['port']} reached through `kubectl port-forward`, which pins "
-                             "one pod: it does not spread load (use a LoadBalancer Service for load checks)")
-        proc, local = self._port_forward(service, int(sp["port"]))
-        self._forwards[key] = (proc, local)
-        return f"http://127.0.0.1:{local}"
+        ref = sp.get("name") or sp["port"]
+        return f"http://127.0.0.1:{self._api_proxy()}/api/v1/namespaces/{self.namespace}/services/{service}:{ref}/proxy"
 
-    def _port_forward(self, service: str, port: int) -> tuple[subprocess.Popen, int]:
-        argv = self.kubectl.base() + ["port-forward", "--address", "127.0.0.1", "-n", self.namespace,
-                                      f"svc/{service}", f":{port}"]
+    def _api_proxy(self) -> int:
+        """The local port of this backend's ``kubectl proxy`` (started once)."""
+        if self._proxy is not None and self._proxy[0].poll() is None:
+            return self._proxy[1]
+        argv = self.kubectl.base() + ["proxy", "--address", "127.0.0.1", "--port", "0"]
         argv[0] = require("kubectl")
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.runner.env)
         lines: queue.Queue[str] = queue.Queue()
         seen: list[str] = []
         threading.Thread(target=_pump, args=(proc, lines), daemon=True).start()
 
-        def forwarding() -> int | None:
+        def serving() -> int | None:
             while not lines.empty():
                 line = lines.get_nowait()
                 seen.append(line)
-                m = _FORWARDING.search(line)
+                m = _SERVING.search(line)
                 if m:
                     return int(m.group(1))
             if proc.poll() is not None:
@@ -246,19 +244,19 @@ class KubeconfigCluster(RealCluster):
             return None
 
         try:
-            return proc, wait_for(forwarding, f"kubectl port-forward svc/{service}", self.timeouts.container_ready,
-                                  poll=0.05)
+            self._proxy = (proc, wait_for(serving, "kubectl proxy", self.timeouts.container_ready, poll=0.05))
+            return self._proxy[1]
         except Exception as exc:
             _end(proc)
-            raise CommandError(f"port-forward service {service}", argv, proc.returncode or -1,
-                               "".join(seen) or str(exc)) from exc
+            raise CommandError("start kubectl proxy (to reach Services through the API server)", argv,
+                               proc.returncode or -1, "".join(seen) or str(exc)) from exc
 
     def diagnostics_extra(self) -> dict:
         return {"backend": "kubeconfig", "context": self.kubectl.context, "kubeconfig": self.api_kubeconfig,
                 "image_registry": self.registry.base if self.registry else None,
                 "pushed_images": dict(self.registry.pushed) if self.registry else {},
                 "own_namespace": self._own_namespace, "warnings": self.warnings,
-                "port_forwards": {f"{k[0]}:{k[1]}": v[1] for k, v in self._forwards.items()}}
+                "api_proxy_port": self._proxy[1] if self._proxy else None}
 
 
 def _pump(proc: subprocess.Popen, lines: "queue.Queue[str]") -> None:

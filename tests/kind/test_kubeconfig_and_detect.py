@@ -75,32 +75,31 @@ def test_service_url_prefers_a_load_balancer(tools, apiserver, kubeconfig_file, 
     assert c.warnings == [] and tools.calls() == []
 
 
-def test_service_url_falls_back_to_port_forward_with_a_warning(tools, apiserver, kubeconfig_file, fast):
+def test_service_url_goes_through_the_api_servers_service_proxy(tools, apiserver, kubeconfig_file, fast):
     apiserver.on("GET", "/version", "version.json")
     apiserver.on("GET", f"/api/v1/namespaces/{NS}", "namespace-created.json")
     apiserver.on("GET", f"/api/v1/namespaces/{NS}/services/web", "service-web.json")
-    tools.rule("kubectl", "port-forward", "Forwarding from 127.0.0.1:54321 -> 8080\n", linger=30)
+    tools.rule("kubectl", "proxy", "Starting to serve on 127.0.0.1:54321\n", linger=30)
     c = kcluster(kubeconfig_file, fast, existing_namespace=NS)
     c.start()
     try:
-        assert c.service_url("web", "http") == "http://127.0.0.1:54321"
-        assert c.service_url("web", 80) == "http://127.0.0.1:54321"   # one forward per service port
+        url = f"http://127.0.0.1:54321/api/v1/namespaces/{NS}/services/web:http/proxy"
+        assert c.service_url("web", "http") == url
+        assert c.service_url("web", 80) == url          # one kubectl proxy for every Service port
         assert len(tools.calls("kubectl")) == 1
         assert tools.argvs("kubectl")[0] == ["--kubeconfig", str(kubeconfig_file), "--context", "lab",
-                                             "port-forward", "--address", "127.0.0.1", "-n", NS, "svc/web", ":80"]
-        assert "does not spread load" in c.warnings[0]
-        proc = next(iter(c._forwards.values()))[0]
+                                             "proxy", "--address", "127.0.0.1", "--port", "0"]
+        proc = c._proxy[0]
     finally:
         t0 = time.monotonic()
         c.stop()
-    assert proc.poll() is not None and time.monotonic() - t0 < 5   # the forward is ended by stop()
+    assert proc.poll() is not None and time.monotonic() - t0 < 5   # the proxy is ended by stop()
 
 
-def test_port_forward_that_dies_is_a_command_error(tools, apiserver, kubeconfig_file, fast):
+def test_kubectl_proxy_that_dies_is_a_command_error(tools, apiserver, kubeconfig_file, fast):
     apiserver.on("GET", f"/api/v1/namespaces/{NS}/services/web", "service-web.json")
-    tools.rule("kubectl", "port-forward", stderr='error: unable to forward port because pod is not running. '
-               'Current status=Pending\n', rc=1)
-    with pytest.raises(Exception, match="(?s)failed to port-forward service web.*pod is not running"):
+    tools.rule("kubectl", "proxy", stderr='error: listen tcp 127.0.0.1:0: bind: address already in use\n', rc=1)
+    with pytest.raises(Exception, match="(?s)failed to start kubectl proxy.*address already in use"):
         kcluster(kubeconfig_file, fast, existing_namespace=NS).service_url("web", 80)
 
 
@@ -221,7 +220,7 @@ def test_a_kubeconfig_list_is_merged_as_kubectl_does(tools, apiserver, kubeconfi
     apiserver.on("GET", "/version", "version.json")
     apiserver.on("GET", f"/api/v1/namespaces/{NS}", "namespace-created.json")
     apiserver.on("GET", f"/api/v1/namespaces/{NS}/services/web", "service-web.json")
-    tools.rule("kubectl", "port-forward", "Forwarding from 127.0.0.1:54321 -> 8080\n", linger=30)
+    tools.rule("kubectl", "proxy", "Starting to serve on 127.0.0.1:54321\n", linger=30)
     c = KubeconfigCluster(timeouts=fast, existing_namespace=NS)
     c.start()   # the API client read the context from the second file
     try:

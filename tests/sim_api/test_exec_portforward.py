@@ -128,3 +128,19 @@ def test_python_client_port_forward(backend_http):
             break
     sock.close()
     assert data.startswith(b"HTTP/1.0 200") and b"hello from /x" in data
+
+
+def test_service_proxy_subresource_reaches_the_pod_and_says_why_not(backend_http):
+    """What the kubeconfig backend's ``service_url`` uses (through ``kubectl proxy``)."""
+    import requests
+    base = f"{backend_http.url}/api/v1/namespaces/default/services"
+    for ref in ("box:80", "box"):
+        r = requests.get(f"{base}/{ref}/proxy/predict/a?x=1", timeout=10)
+        assert (r.status_code, r.text) == (200, "hello from /predict/a?x=1")
+    r = requests.get(f"{base}/box:81/proxy/", timeout=10)
+    assert r.status_code == 404 and r.json()["message"] == 'no service port "81" found for service "box"'
+    r = requests.get(f"{base}/nope:80/proxy/", timeout=10)
+    assert r.status_code == 404 and r.json()["message"] == 'services "nope" not found'
+    backend_http.kubectl("delete", "pod", "box", "--wait=true", "--timeout=60s")
+    r = requests.get(f"{base}/box:80/proxy/", timeout=30)
+    assert r.status_code == 503 and r.json()["message"] == 'no endpoints available for service "box"'

@@ -145,6 +145,11 @@ class ApiHttpServer:
             fixed = self._fixed(request, path)
             if fixed is not None:
                 return fixed
+        if "/proxy" in path:
+            from . import svcproxy
+            pm = svcproxy.PATH.match(path)
+            if pm:
+                return await svcproxy.serve(request, self.sim, pm)
         m = _PATH.match(path)
         if not m:
             return _status(errors.not_found_resource(path))
