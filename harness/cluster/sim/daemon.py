@@ -138,7 +138,10 @@ class NodePorts:
                         self.errors.append(f"nodePort {port} of service {key[0]}/{key[1]}: {exc}")
 
 
-def serve(port: int) -> None:
+def start_cluster(port: int = 0):
+    """The daemon's cluster, in this process: a Docker-backed :class:`SimCluster` with kind's system
+    namespaces and default ServiceAccounts, NodePorts on 127.0.0.1 and its API server. Returns
+    ``(sim, server, nodeports)``; :func:`stop_cluster` undoes it (tests use both directly)."""
     from .api import ApiHttpServer
     from .cluster import SimCluster
     sim = SimCluster(namespace="default", tick=0.5)
@@ -155,7 +158,21 @@ def serve(port: int) -> None:
     nodeports = NodePorts(sim)
     sim.store.watch(nodeports.sync)
     server = ApiHttpServer(sim, port=port)
-    url = server.start()
+    server.start()
+    return sim, server, nodeports
+
+
+def stop_cluster(sim, server, nodeports) -> None:
+    try:
+        server.stop()
+        nodeports.proxies.stop()
+    finally:
+        sim.stop()
+
+
+def serve(port: int) -> None:
+    sim, server, nodeports = start_cluster(port)
+    url = server.url
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
@@ -166,10 +183,8 @@ def serve(port: int) -> None:
     print(f"sim cluster API on {url}", flush=True)
     done.wait()
     try:
-        server.stop()
-        nodeports.proxies.stop()
+        stop_cluster(sim, server, nodeports)
     finally:
-        sim.stop()
         STATE.unlink(missing_ok=True)
         OWN_KUBECONFIG.unlink(missing_ok=True)
 
