@@ -138,6 +138,44 @@ class NodePorts:
                         self.errors.append(f"nodePort {port} of service {key[0]}/{key[1]}: {exc}")
 
 
+class GatewayPorts:
+    """Listens on 127.0.0.1:<listener port> for every HTTP listener of a Gateway API Gateway: the
+    address (127.0.0.1) the sim writes into ``status.addresses``, where a real-cluster client
+    (the kubeconfig backend's ``gateway_url``) sends traffic. Requests go through the sim's router."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self._open: set[tuple] = set()
+
+    def sync(self, _ev: str = "", obj: dict | None = None) -> None:
+        if obj is not None and obj.get("kind") != "Gateway":
+            return
+        from .routing import GW_GROUP
+        server = self.sim.routing.server
+        with self._lock:
+            want = {}
+            for gw in self.sim.store.list("Gateway", None, record=False):
+                if not str(gw.get("apiVersion", "")).startswith(GW_GROUP):
+                    continue
+                for lst in (gw.get("spec") or {}).get("listeners") or []:
+                    if lst.get("protocol") == "HTTP" and lst.get("port"):
+                        want[("gateway", gw["metadata"]["namespace"], gw["metadata"]["name"], lst["name"])] = \
+                            lst["port"]
+            for key in list(self._open):
+                if key not in want:
+                    server.close(key)
+                    self._open.discard(key)
+            for key, port in want.items():
+                if key not in self._open:
+                    try:
+                        server.ensure(key, port)
+                        self._open.add(key)
+                    except OSError as exc:
+                        self.errors.append(f"gateway {key[1]}/{key[2]} listener {key[3]} on port {port}: {exc}")
+
+
 def start_cluster(port: int = 0):
     """The daemon's cluster, in this process: a Docker-backed :class:`SimCluster` with kind's system
     namespaces and default ServiceAccounts, NodePorts on 127.0.0.1 and its API server. Returns
@@ -157,6 +195,7 @@ def start_cluster(port: int = 0):
         ensure_default_service_account(sim.store, ns)
     nodeports = NodePorts(sim)
     sim.store.watch(nodeports.sync)
+    sim.store.watch(GatewayPorts(sim).sync)
     server = ApiHttpServer(sim, port=port)
     server.start()
     return sim, server, nodeports
