@@ -7,6 +7,7 @@ nothing listened there, so Lab 04 could not be graded through the sim cluster's 
 from __future__ import annotations
 
 import socket
+import time
 
 from harness.cluster.sim import FakeApp
 from harness.cluster.sim.clock import FakeClock
@@ -43,6 +44,9 @@ def test_gateway_listener_port_opens_and_closes_with_the_gateway():
                              "listeners": [{"name": "http", "protocol": "HTTP", "port": port}]}}])
         assert _answers(port) and ports.errors == []
         sim.delete("Gateway", "gw", "default")
+        deadline = time.monotonic() + 5          # the listener is closed on the router's loop
+        while _answers(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert not _answers(port)
     finally:
         sim.stop()
