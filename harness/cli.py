@@ -49,7 +49,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     def log(line: str) -> None:
         if verbose or line.startswith("Step ") or "NOTICE" in line or "error" in line.lower() or is_progress(line):
-            console.print(line, style=None if verbose else "dim", markup=False, highlight=False)
+            console.print(line, style=None if verbose else "dim", markup=False, highlight=False, soft_wrap=True)
 
     def on_result(r: CheckResult) -> None:
         mark = "[green]✔[/]" if r.passed else "[red]✖[/]"
