@@ -48,7 +48,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     verbose = args.verbose
 
     def log(line: str) -> None:
-        if verbose or line.startswith("Step ") or "NOTICE" in line or "error" in line.lower() or is_progress(line):
+        if line.startswith("Step ") or line.startswith(" ---> "):
+            line = "build | " + line          # the build log, labelled; shown once, as it streams
+        if verbose or line.startswith("build | Step ") or "NOTICE" in line or "error" in line.lower() or is_progress(line):
             console.print(line, style=None if verbose else "dim", markup=False, highlight=False, soft_wrap=True)
 
     def on_result(r: CheckResult) -> None:
