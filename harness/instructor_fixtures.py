@@ -32,21 +32,12 @@ from typing import Iterator
 import pytest
 
 from .cluster.base import BackendUnavailable
+from .cluster.kubeconfig import end_process
 from .errors import CommandError
 from .waiting import FinalError, wait_for
 
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
 PORT_FORWARD_TIMEOUT_S = 30.0
-
-
-def _end(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def _port_open(port: int) -> bool:
@@ -138,7 +129,7 @@ class ClusterHandle:
                                    "".join(seen) or str(exc)) from exc
             yield local
         finally:
-            _end(proc)
+            end_process(proc)
 
 
 def connect() -> ClusterHandle:

@@ -23,10 +23,7 @@ def pass_rate_chart(path: Path, lab: str, rates: list[tuple[str, int, int, int]]
     ax.set_xlim(0, 100)
     ax.set_xlabel("graded submissions passing (%)")
     ax.set_title(f"Lab {lab}: pass rate per check")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def score_histogram(path: Path, lab: str, scores: list[int], max_score: int) -> Path:
@@ -38,6 +35,11 @@ def score_histogram(path: Path, lab: str, scores: list[int], max_score: int) -> 
     ax.set_xlabel(f"score (of {max_score})")
     ax.set_ylabel("submissions")
     ax.set_title(f"Lab {lab}: scores of {len(scores)} graded submissions")
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    """Write the figure reproducibly (no software stamp) and free it."""
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)

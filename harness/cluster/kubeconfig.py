@@ -162,7 +162,7 @@ class KubeconfigCluster(RealCluster):
         self._stopped = True
         try:
             if self._proxy is not None:
-                _end(self._proxy[0])
+                end_process(self._proxy[0])
                 self._proxy = None
             with contextlib.suppress(Exception):
                 self.delete_namespace()
@@ -247,7 +247,7 @@ class KubeconfigCluster(RealCluster):
             self._proxy = (proc, wait_for(serving, "kubectl proxy", self.timeouts.container_ready, poll=0.05))
             return self._proxy[1]
         except Exception as exc:
-            _end(proc)
+            end_process(proc)
             raise CommandError("start kubectl proxy (to reach Services through the API server)", argv,
                                proc.returncode or -1, "".join(seen) or str(exc)) from exc
 
@@ -265,7 +265,8 @@ def _pump(proc: subprocess.Popen, lines: "queue.Queue[str]") -> None:
         lines.put(line)
 
 
-def _end(proc: subprocess.Popen) -> None:
+def end_process(proc: subprocess.Popen) -> None:
+    """Stop a helper process (kubectl proxy / port-forward): SIGTERM, then SIGKILL after 5 s."""
     if proc.poll() is None:
         proc.terminate()
         try:
