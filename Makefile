@@ -130,3 +130,19 @@ grade-class: prereqs
 # Generate labs/0N-*/lab.ipynb (learner) and lab.instructor.ipynb from each lab's README
 notebooks: setup
 	$(PY) -m harness.notebooks
+
+# --- interview practice (practice/README.md) -----------------------------------
+# make practice                         list the scenarios
+# make practice SCENARIO=<id>           set up a broken cluster state (namespace practice) and print the incident
+# make practice SCENARIO=random MINUTES=20   a mock interview: the name hidden, a timer, a debrief at the end
+# make practice-check / practice-hint / practice-reset / practice-end
+.PHONY: practice practice-check practice-hint practice-reset practice-end
+practice: setup
+	@if [ -z "$(SCENARIO)" ]; then $(PY) -m harness.practice list; \
+	else $(PY) -m harness.practice start "$(SCENARIO)" $(if $(MINUTES),--minutes $(MINUTES)) $(if $(SEED),--seed $(SEED)); fi
+
+practice-check: setup
+	@$(PY) -m harness.practice check; rc=$$?; [ $$rc -le 1 ] || exit $$rc
+
+practice-hint practice-reset practice-end: practice-%: setup
+	@$(PY) -m harness.practice $*

@@ -16,7 +16,7 @@ import base64
 import copy
 import ipaddress
 
-from harness.cluster.base import ApiError, Forbidden, Invalid, NotFound, Obj
+from harness.cluster.base import ApiError, Conflict, Forbidden, Invalid, NotFound, Obj
 from harness.crds import validate as crd_validate
 
 from . import defaults, hpa, podsecurity, podutil, quota, validation
@@ -204,12 +204,25 @@ class ApiServer:
             for o in self.store.snapshot():
                 if o["metadata"].get("namespace") == name:
                     if o["kind"] == "Pod":
-                        podutil.graceful_delete(self.store, o, self.clock.now())
+                        self._delete_pod_fresh(name, o["metadata"]["name"])
                     else:
                         self._remove(o)
             self.store.delete("Namespace", None, name)
         else:
             self._remove(obj)
+
+    def _delete_pod_fresh(self, ns: str, name: str, tries: int = 5) -> None:
+        """Graceful delete of the pod as stored now: the kubelet may have written its status since
+        the snapshot was taken (the namespace controller retries the same way on a conflict)."""
+        for _ in range(tries):
+            cur = self.store.try_get("Pod", ns, name)
+            if cur is None:
+                return
+            try:
+                podutil.graceful_delete(self.store, copy.deepcopy(cur), self.clock.now())
+                return
+            except Conflict:
+                continue
 
     def _remove(self, obj: Obj) -> None:
         try:

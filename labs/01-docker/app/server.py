@@ -19,6 +19,12 @@ Environment knobs:
                             (every worker has its model): a grader can hang a pod a fixed
                             time after its probes let it in, whatever the model load took
   API_KEY                   if set, /predict needs "Authorization: Bearer <key>"
+  DOWNSTREAM_LATENCY_MS     /predict first waits this long without using CPU, as a call to a
+                            slow feature store or remote service would (I/O-bound load)
+  PREDICT_ERROR_RATE        this fraction of /predict requests answer 500 (a faulty model
+                            release); every 1/rate-th request, so the rate is exact
+  MODEL_WORKING_SET_MB      the model holds this many MB of extra memory once loaded (a big
+                            model's working set: what a memory limit must leave room for)
 """
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ from pathlib import Path
 
 import joblib
 from flask import Flask, Response, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("sentiment")
@@ -53,11 +59,16 @@ API_KEY = os.environ.get("API_KEY", "").encode()
 # Set by gunicorn.conf.py: a folder where each worker marks itself ready.
 STATE_DIR = os.environ.get("SERVER_STATE_DIR", "")
 WORKERS = int(os.environ.get("SERVER_WORKERS", "1"))
+DOWNSTREAM_LATENCY = float(os.environ.get("DOWNSTREAM_LATENCY_MS", "0") or 0) / 1000
+ERROR_RATE = min(max(float(os.environ.get("PREDICT_ERROR_RATE", "0") or 0), 0.0), 1.0)
+WORKING_SET_MB = int(float(os.environ.get("MODEL_WORKING_SET_MB", "0") or 0))
 
 REQUESTS = Counter("predict_requests_total", "Predict requests by outcome", ["status"])
 PREDICTIONS = Counter("predictions_total", "Texts classified by label", ["label"])
 LATENCY = Histogram("predict_latency_seconds", "Time spent in /predict",
                     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
+# Summed over gunicorn's workers: the requests this server holds right now.
+IN_FLIGHT = Gauge("inference_requests_in_flight", "Predict requests being served now", multiprocess_mode="livesum")
 
 
 class MicroBatcher:
@@ -133,6 +144,10 @@ class Model:
             if manifest.exists():
                 self.sha256 = json.loads(manifest.read_text()).get("sha256", "")
             self.pipeline.predict_proba(["warm up"])
+            if WORKING_SET_MB > 0:   # touched page by page, so it is resident (and counted by a memory limit)
+                self.ballast = bytearray(WORKING_SET_MB * 2**20)
+                for i in range(0, len(self.ballast), 4096):
+                    self.ballast[i] = 1
             self.ready.set()
             if STATE_DIR:
                 Path(STATE_DIR, f"ready-{os.getpid()}").touch()
@@ -287,6 +302,25 @@ def parse_texts(payload: object) -> list[str] | str:
 
 @app.post("/predict")
 def predict() -> Response:
+    with IN_FLIGHT.track_inprogress():
+        return _predict()
+
+
+_served = [0]
+_served_lock = threading.Lock()
+
+
+def faulty_now() -> bool:
+    """Every 1/ERROR_RATE-th request fails (per worker): an exact, not a sampled, rate."""
+    if ERROR_RATE <= 0:
+        return False
+    with _served_lock:
+        _served[0] += 1
+        n = _served[0]
+    return int(n * ERROR_RATE) != int((n - 1) * ERROR_RATE)
+
+
+def _predict() -> Response:
     started = time.perf_counter()
     if not authorized():
         REQUESTS.labels("401").inc()
@@ -299,6 +333,11 @@ def predict() -> Response:
     if isinstance(texts, str):
         REQUESTS.labels("400").inc()
         return error(400, texts)
+    if DOWNSTREAM_LATENCY > 0:
+        time.sleep(DOWNSTREAM_LATENCY)   # waiting on I/O: this worker is busy, the CPU is not
+    if faulty_now():
+        REQUESTS.labels("500").inc()
+        return error(500, f"model {model.version} failed on this input")
     results = model.predict(texts)
     for r in results:
         PREDICTIONS.labels(r["label"]).inc()
