@@ -21,8 +21,10 @@ DOCKERFILE_REF = "https://docs.docker.com/reference/dockerfile/"
 
 # Image size budgets, measured on the offline base image (146 MB): the lean
 # Flask reference is 319 MB; a single-stage build with --no-cache-dir is about
-# 425 MB and one with pip's cache more, so both fail. BentoML: see its README.
-SIZE_BUDGET_MB = {"flask": 360, "bentoml": 600}
+# 425 MB and one with pip's cache more, so both fail. The lean BentoML
+# reference is 421 MB (it keeps its .pyc files: see its Dockerfile) and the
+# same single-stage build of it 495 MB (solutions/01-docker-bentoml/README.md).
+SIZE_BUDGET_MB = {"flask": 360, "bentoml": 460}
 
 # Files that must never reach the build context.
 IGNORE_PROBES = {".git": ".git/HEAD", "a virtualenv": ".venv/pyvenv.cfg", "tests": "tests/test_probe.py"}

@@ -72,6 +72,25 @@ HEALTHCHECK --interval=5s --timeout=2s --start-period=10s --retries=3 \\
 CMD ["gunicorn", "--config", "app/gunicorn.conf.py", "--chdir", "/srv", "app.server:app"]
 """
 
+# The BentoML reference as it was before it had two stages: one stage, pip's
+# default compile step, every test suite in the image.
+NAIVE_BENTOML_DOCKERFILE = """FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+    BENTOML_HOME=/srv/bentoml_home BENTOML_DO_NOT_TRACK=True PORT=8000
+WORKDIR /srv
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app \\
+ && mkdir -p "$BENTOML_HOME" && chown 10001:10001 "$BENTOML_HOME"
+COPY model/ model/
+COPY service.py .
+USER 10001
+EXPOSE 8000
+HEALTHCHECK --interval=5s --timeout=2s --start-period=10s --retries=3 \\
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/livez' % os.environ.get('PORT', '8000'), timeout=2)"]
+CMD ["bentoml", "serve", "service:SentimentService", "--host", "0.0.0.0"]
+"""
+
 LAB01 = [
     Mutant("dockerignore-empty", frozenset({"docker.dockerignore"}),
            write(".dockerignore", "__pycache__\n")),
@@ -113,6 +132,14 @@ LAB01 = [
     Mutant("shell-wrapper-cmd", frozenset({"container.graceful-stop"}),
            sub("Dockerfile", r'^CMD \[.*\]$',
                'CMD ["sh", "-c", "gunicorn --config app/gunicorn.conf.py --chdir /srv app.server:app; echo stopped"]')),
+]
+
+
+# Mutants of the BentoML reference (solutions/01-docker-bentoml): its own size budget.
+LAB01_BENTOML = [
+    Mutant("bentoml-single-stage-naive", frozenset({"image.size"}),
+           write("Dockerfile", NAIVE_BENTOML_DOCKERFILE),
+           note="the BentoML reference as one stage: 495 MB against a 460 MB budget (the reference is 421 MB)"),
 ]
 
 

@@ -3,6 +3,8 @@
 * the reference solution scores max_score;
 * the starter scores less, failing exactly the expected checks;
 * every check has a mutant that fails it (and nothing unexpected);
+* the BentoML reference scores max_score too, and its naive single-stage
+  build fails image.size (its own budget);
 * a crashing container fails fast with its log lines, never hangs.
 """
 from __future__ import annotations
@@ -20,11 +22,12 @@ from harness.grading import checks_for, grade
 from harness.labs import lab
 from harness.waiting import Timeouts
 
-from .mutants import LAB01, both, edit, sub
+from .mutants import LAB01, LAB01_BENTOML, both, edit, sub
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 LAB = lab(1)
+BENTOML_SOLUTION = LAB.solution.parent / "01-docker-bentoml"
 FAST = Timeouts(container_healthy=40, container_ready=25, stop_grace=6)
 STARTER_FAILS = {"docker.dockerignore", "image.layer-order", "image.size", "container.healthy", "container.ready",
                  "predict.labels", "container.non-root", "container.graceful-stop"}
@@ -34,9 +37,9 @@ def _grade(path: Path):
     return grade(LAB, path, timeouts=FAST, log=lambda line: None)
 
 
-def _mutant_copy(tmp_path: Path, patch) -> Path:
-    dest = tmp_path / "01-docker"
-    shutil.copytree(LAB.solution, dest, ignore=shutil.ignore_patterns("model", "__pycache__"))
+def _mutant_copy(tmp_path: Path, patch, solution: Path = LAB.solution) -> Path:
+    dest = tmp_path / solution.name
+    shutil.copytree(solution, dest, ignore=shutil.ignore_patterns("model", "__pycache__", "bentoml_home"))
     patch(dest)
     return dest
 
@@ -89,6 +92,20 @@ def test_mutant_is_caught(mutant, tmp_path):
     for r in report.checks:
         if not r.passed:
             assert r.hint and r.doc.startswith("https://")
+
+
+def test_bentoml_solution_scores_max():
+    report = _grade(BENTOML_SOLUTION)
+    assert report.score == report.max_score, report.to_markdown()
+
+
+@pytest.mark.parametrize("mutant", LAB01_BENTOML, ids=[m.name for m in LAB01_BENTOML])
+def test_bentoml_mutant_is_caught(mutant, tmp_path):
+    report = _grade(_mutant_copy(tmp_path, mutant.patch, BENTOML_SOLUTION))
+    assert set(report.failed_ids()) == set(mutant.fails), report.to_markdown()
+    by_id = {r.id: r for r in report.checks}
+    if "image.size" in mutant.fails:
+        assert "budget for a bentoml server" in by_id["image.size"].message
 
 
 def test_crashing_container_fails_fast_with_logs(tmp_path):
