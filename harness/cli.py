@@ -172,13 +172,13 @@ def run_guarded(fn, args) -> int:
     try:
         return fn(args)
     except GradingError as exc:
-        console.print(f"[red]cannot grade:[/] {exc}", highlight=False)
+        console.print(f"[red]cannot grade:[/] {exc}", highlight=False, soft_wrap=True)
         return EXIT_UNGRADABLE
     except KeyboardInterrupt:
         console.print("[red]interrupted[/]: containers and images of this run were removed")
         return 130
     except (BackendUnavailable, CommandError) as exc:
-        console.print(f"[red]cannot grade: the cluster backend failed:[/] {exc}", highlight=False)
+        console.print(f"[red]cannot grade: the cluster backend failed:[/] {exc}", highlight=False, soft_wrap=True)
         return EXIT_UNGRADABLE
     except Exception as exc:  # noqa: BLE001 - a grader bug: one line here, the traceback in a file
         log_path = write_traceback(exc)
