@@ -52,8 +52,21 @@ def traffic(cluster: Cluster, entry: dict, *, seconds: float = 10, concurrency: 
     url = entry_url(cluster, entry).rstrip("/") + "/predict"
     if settle:
         warm_up(url, timeout_s=timeout_s)
-    res = load.run_load(url, duration_s=seconds, concurrency=concurrency, method="POST", body=BODY,
-                        timeout_s=timeout_s)
+    handle = load.start_load(url, duration_s=seconds, concurrency=concurrency, method="POST", body=BODY,
+                             timeout_s=timeout_s)
+    cpu: list[float] = []
+    while selector and not handle.done():   # metrics-server's samples taken while the load runs
+        time.sleep(2)
+        pct = cpu_percent_of_request(cluster, selector)
+        if pct is not None:
+            cpu.append(pct)
+    res = handle.result()
+    deadline = time.monotonic() + 20        # no sample yet (one per resolution): the next one still spans the load
+    while selector and not cpu and time.monotonic() < deadline:
+        time.sleep(2)
+        pct = cpu_percent_of_request(cluster, selector)
+        if pct is not None:
+            cpu.append(pct)
     total = max(res.total, 1)
     facts = {"requests": res.total, "ok": res.ok, "error_rate": round(res.error_rate, 4),
              "p99_ms": res.p99_ms, "p50_ms": res.p50_ms, "status_counts": dict(res.status_counts),
@@ -61,7 +74,7 @@ def traffic(cluster: Cluster, entry: dict, *, seconds: float = 10, concurrency: 
              "rate_504": round(res.status_counts.get(504, 0) / total, 4),
              "tool": res.tool}
     if selector:
-        facts["cpu_percent_of_request"] = cpu_percent_of_request(cluster, selector)
+        facts["cpu_percent_of_request"] = max(cpu) if cpu else None
     return facts
 
 

@@ -89,6 +89,7 @@ def _hpa_reads_metric(c: Cluster, entry: dict, spec: dict) -> tuple[bool, str, d
 
 
 def _version_share(c: Cluster, entry: dict, spec: dict) -> tuple[bool, str, dict]:
+    time.sleep(spec.get("settle_s", 5))   # a route change is programmed into the Gateway a moment after it is stored
     f = observe.versions(c, entry, requests_n=spec.get("requests", 600))
     share = f.get(f"share_{spec['version']}", 0.0)
     ok = spec.get("min", 0.0) <= share <= spec.get("max", 1.0) and f["error_rate"] <= spec.get("max_error_rate", 0.0)
