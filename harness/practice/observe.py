@@ -83,19 +83,22 @@ def versions(cluster: Cluster, entry: dict, *, requests_n: int = 600, timeout_s:
     calls and the error rate."""
     url = entry_url(cluster, entry).rstrip("/") + "/predict"
     seen: Counter = Counter()
+    codes: Counter = Counter()
     errors = 0
     with requests.Session() as s:
         for _ in range(requests_n):
             try:
                 r = s.post(url, data=BODY, headers={"Content-Type": "application/json"}, timeout=timeout_s)
+                codes[r.status_code] += 1
                 if r.status_code == 200:
                     seen[str(r.json().get("model_version"))] += 1
                 else:
                     errors += 1
-            except (requests.RequestException, ValueError):
+            except (requests.RequestException, ValueError) as exc:
+                codes[type(exc).__name__] += 1
                 errors += 1
     facts = {"requests": requests_n, "error_rate": round(errors / requests_n, 4),
-             "versions": dict(seen)}
+             "versions": dict(seen), "status_counts": dict(codes)}
     for v, n in seen.items():
         facts[f"share_{v}"] = round(n / requests_n, 4)
     return facts

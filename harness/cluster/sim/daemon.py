@@ -135,7 +135,9 @@ class NodePorts:
                     try:
                         self.proxies.ensure(key, port)
                     except OSError as exc:
-                        self.errors.append(f"nodePort {port} of service {key[0]}/{key[1]}: {exc}")
+                        msg = f"nodePort {port} of service {key[0]}/{key[1]}: {exc}"
+                        if msg not in self.errors[-5:]:
+                            self.errors.append(msg)
 
 
 class GatewayPorts:
@@ -173,7 +175,12 @@ class GatewayPorts:
                         server.ensure(key, port)
                         self._open.add(key)
                     except OSError as exc:
-                        self.errors.append(f"gateway {key[1]}/{key[2]} listener {key[3]} on port {port}: {exc}")
+                        msg = f"gateway {key[1]}/{key[2]} listener {key[3]} on port {port}: {exc}"
+                        if msg not in self.errors[-5:]:
+                            self.errors.append(msg)
+
+
+RESYNC_S = 2.0
 
 
 def start_cluster(port: int = 0):
@@ -194,14 +201,29 @@ def start_cluster(port: int = 0):
     for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
         ensure_default_service_account(sim.store, ns)
     nodeports = NodePorts(sim)
+    gateways = GatewayPorts(sim)
     sim.store.watch(nodeports.sync)
-    sim.store.watch(GatewayPorts(sim).sync)
+    sim.store.watch(gateways.sync)
+    # Level-triggered as well, like a controller's resync: a port that was still held by a Gateway
+    # or Service just deleted (in another namespace) is opened on the next pass.
+    stop = threading.Event()
+
+    def resync() -> None:
+        while not stop.wait(RESYNC_S):
+            for sync in (nodeports.sync, gateways.sync):
+                try:
+                    sync()
+                except Exception:  # noqa: BLE001 - never kill the resync thread; the next pass retries
+                    pass
+    threading.Thread(target=resync, name="ports-resync", daemon=True).start()
+    nodeports.stop_resync = stop.set
     server = ApiHttpServer(sim, port=port)
     server.start()
     return sim, server, nodeports
 
 
 def stop_cluster(sim, server, nodeports) -> None:
+    getattr(nodeports, "stop_resync", lambda: None)()
     try:
         server.stop()
         nodeports.proxies.stop()
