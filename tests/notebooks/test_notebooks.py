@@ -4,8 +4,10 @@ The execution test runs each learner notebook with nbclient in its lab folder,
 with ``LABS_NOTEBOOK_HEAVY=0`` (no image build, no load test). Lab 01 also runs
 its grade cell (the starter, graded through ./grade: exit 1 is a result, not a
 cell error); Labs 02-04 set ``LABS_NOTEBOOK_GRADE=0`` to keep CI short (their
-starters are graded by tests/calibration). Cluster cells skip with one line
-when kubectl has no reachable context, and run against it when it has one.
+starters are graded by tests/calibration). Labs 02-04 run their kubectl cells
+(apply, get, describe, cleanup) against a sim cluster serving the Kubernetes
+API, started in this process; a learner without a cluster sees them skip with
+one line.
 """
 from __future__ import annotations
 
@@ -59,12 +61,34 @@ def test_valid_stable_ids_and_solution_cells(lab):
         assert "kubectl apply" in code and "kubectl describe" in code
 
 
-@pytest.mark.parametrize("lab", [pytest.param(lab, marks=[pytest.mark.docker] if lab.number == 1 else [])
+@pytest.fixture(scope="module")
+def sim_cluster_kubeconfig(tmp_path_factory):
+    """The sim cluster that ``make cluster-up BACKEND=sim`` runs, in this process (started on first
+    use): the notebooks' kubectl cells run against its API, as a learner's would."""
+    from harness.cluster.sim import daemon
+    from harness.cluster.sim.docker_runtime import available
+    if not available():
+        yield None
+        return
+    sim, server, nodeports = daemon.start_cluster()
+    try:
+        kc = tmp_path_factory.mktemp("notebooks") / "kubeconfig"
+        daemon.write_context(server.url, kc)
+        yield str(kc)
+    finally:
+        daemon.stop_cluster(sim, server, nodeports)
+
+
+@pytest.mark.parametrize("lab", [pytest.param(lab, marks=[pytest.mark.docker])
                                  for lab in LABS_], ids=[lab.slug for lab in LABS_])
 @pytest.mark.parametrize("variant", [notebooks.LEARNER, notebooks.INSTRUCTOR])
-def test_notebook_executes_headless(lab, variant, monkeypatch):
-    """The instructor variant runs with LABS_NOTEBOOK_GRADE=0 (its extra grade cell grades the solution)."""
+def test_notebook_executes_headless(lab, variant, monkeypatch, request):
+    """The instructor variant runs with LABS_NOTEBOOK_GRADE=0 (its extra grade cell grades the solution).
+    Cluster labs run their kubectl cells (apply, get, describe, cleanup) against a sim cluster."""
     learner = variant == notebooks.LEARNER
+    kubeconfig = request.getfixturevalue("sim_cluster_kubeconfig") if lab.needs_cluster else None
+    if kubeconfig:
+        monkeypatch.setenv("KUBECONFIG", kubeconfig)
     monkeypatch.setenv("LABS_NOTEBOOK_HEAVY", "0")
     monkeypatch.setenv("LABS_NOTEBOOK_GRADE", "1" if lab.number == 1 and learner else "0")
     monkeypatch.setenv("BACKEND", "sim")
@@ -77,6 +101,10 @@ def test_notebook_executes_headless(lab, variant, monkeypatch):
     print(f"\n{lab.slug}: {variant} executed in {took:.1f}s")
     outputs = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "skipped" in outputs or "exit" in outputs, outputs
+    if kubeconfig:   # the cluster cells ran for real, against the sim cluster's API
+        assert "kubectl has no reachable cluster" not in outputs, outputs[-2000:]
+        assert f"namespace/{notebooks.NAMESPACE.format(n=lab.number)}" in outputs, outputs[-2000:]
+        assert "deployment.apps/" in outputs, outputs[-2000:]
     if lab.number == 1 and learner:
         assert "exit 1 (0 all passed" in outputs, outputs[-2000:]   # the starter was graded: some checks fail
     assert _tree(REPO_ROOT / "labs", REPO_ROOT / "solutions") == before, "the notebook changed files"
