@@ -50,23 +50,29 @@ def cmd_start(a) -> int:
     sc = catalog.load(sid)
     old = session.running()
     context, kubeconfig = target.resolve()
-    from harness.cluster.kubeconfig import KubeconfigCluster
-    probe = KubeconfigCluster(context=context, kubeconfig=kubeconfig, existing_namespace=target.NAMESPACE)
     if old is not None:
         say(f"ending the running scenario first ({old.label})")
     say(f"setting up {'a random incident' if hidden else sid} ...")
-    target.delete_namespace(probe)
-    cluster = target.connect(context, kubeconfig, create=True)
-    try:
-        target.build_images(sc.images, cluster, log=lambda m: say(f"  {m}"))
-        run.setup(cluster, sc, log=lambda m: say(f"  {m}"))
-    finally:
-        cluster.stop()
+    cluster = _set_up(sc, context, kubeconfig, target.NAMESPACE)
     s = session.Session(scenario=sid, context=cluster.kubectl.context, kubeconfig=kubeconfig,
                         namespace=target.NAMESPACE, started=time.time(), minutes=a.minutes or None, hidden=hidden)
     s.save()
     _banner(s, sc)
     return 0
+
+
+def _set_up(sc: catalog.Scenario, context: str | None, kubeconfig: str | None, namespace: str):
+    """A fresh namespace with the scenario's broken state; returns the (stopped) backend used."""
+    from harness.cluster.kubeconfig import KubeconfigCluster
+    target.delete_namespace(KubeconfigCluster(context=context, kubeconfig=kubeconfig, existing_namespace=namespace),
+                            namespace)
+    cluster = target.connect(context, kubeconfig, namespace=namespace, create=True)
+    try:
+        target.build_images(sc.images, cluster, log=lambda m: say(f"  {m}"))
+        run.setup(cluster, sc, log=lambda m: say(f"  {m}"))
+    finally:
+        cluster.stop()
+    return cluster
 
 
 def cmd_check(_a) -> int:
@@ -113,15 +119,7 @@ def cmd_reset(_a) -> int:
     s = session.current()
     sc = catalog.load(s.scenario)
     say(f"setting {s.label} up again (the timer keeps running) ...")
-    from harness.cluster.kubeconfig import KubeconfigCluster
-    target.delete_namespace(KubeconfigCluster(context=s.context, kubeconfig=s.kubeconfig,
-                                              existing_namespace=s.namespace), s.namespace)
-    cluster = target.connect(s.context, s.kubeconfig, namespace=s.namespace, create=True)
-    try:
-        target.build_images(sc.images, cluster, log=lambda m: say(f"  {m}"))
-        run.setup(cluster, sc, log=lambda m: say(f"  {m}"))
-    finally:
-        cluster.stop()
+    _set_up(sc, s.context, s.kubeconfig, s.namespace)
     _banner(s, sc)
     return 0
 
