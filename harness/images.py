@@ -236,8 +236,11 @@ def _total(result: BuildResult) -> str:
 
 
 def remove_image(tag: str) -> None:
+    """Remove the run's tag, keeping its untagged parent layers (``docker rmi --no-prune``): they
+    are the build cache, so the learner's next grading rebuilds only what changed, as their own
+    ``docker build`` would."""
     try:
-        client().images.remove(tag, force=True, noprune=False)
+        client().images.remove(tag, force=True, noprune=True)
     except Exception:  # noqa: BLE001 - already gone
         pass
 

@@ -38,3 +38,22 @@ def test_the_switch_only_touches_lab_04(builds, monkeypatch):
     monkeypatch.setenv("VISION_GPU_IMAGE", "1")
     cluster_lab.build_lab_images(3, log=lambda m: None)
     assert all(c[2] == "Dockerfile" for c in builds if c[0] == "ref")
+
+
+def test_removing_a_graded_image_keeps_its_parent_layers_as_the_build_cache(monkeypatch):
+    """`docker rmi` with pruning deleted the learner's build cache with the image: every grading of
+    the Lab 01 starter re-ran pip (44.5 s); keeping the untagged parents, the second grading took 15.4 s."""
+    from harness import images
+
+    calls = []
+
+    class FakeImages:
+        def remove(self, tag, **kw):
+            calls.append((tag, kw))
+
+    class FakeClient:
+        images = FakeImages()
+
+    monkeypatch.setattr(images, "client", lambda: FakeClient())
+    images.remove_image("grade-01-abc:latest")
+    assert calls == [("grade-01-abc:latest", {"force": True, "noprune": True})]
