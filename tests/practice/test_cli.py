@@ -76,3 +76,26 @@ def test_the_symptom_expectations_read_as_documented():
     assert unmet_expectations(facts, {"rate_504": ["<", 0.3]}) == ["rate_504 is 0.4, expected ['<', 0.3]"]
     assert unmet_expectations(facts, {"cpu": ["<", 20]}) == ["cpu is None, expected ['<', 20]"]
     assert unmet_expectations(facts, {"reasons": "Evicted"})
+
+
+def test_interview_mode_hides_the_name_times_the_candidate_and_writes_a_report_and_debrief(state_home, tmp_path,
+                                                                                          monkeypatch):
+    import json
+    import time
+
+    from harness.practice import cli
+
+    monkeypatch.chdir(tmp_path)
+    sc = catalog.load("504-low-cpu")
+    s = session.Session(scenario=sc.id, context="c", kubeconfig=None, namespace="practice",
+                        started=time.time() - 125, minutes=20, hidden=True, hints_used=2, checks=3)
+    assert s.label == "the incident"
+    assert s.timer().startswith("2:0") and "of 20:00" in s.timer() and "left" in s.timer()
+    s.solved_at = s.started + 1300                            # 21:40: solved, but after the time box
+    assert "time is up" in s.timer()
+    js, md = cli._write_report(s, sc, None)
+    report = json.loads(js.read_text())
+    assert report["solved"] is True and report["in_time"] is False and report["hints_used"] == 2
+    assert report["time_s"] == 1300 and report["minutes"] == 20
+    text = md.read_text()
+    assert "## Root cause" in text and "504" in text and "hints used: 2 of 4" in text
