@@ -13,15 +13,24 @@ from collections import Counter
 import requests
 
 from harness import load
-from harness.cluster.base import ApiError, Cluster, NotFound
+from harness.cluster.base import ApiError, BackendUnavailable, Cluster, NotFound
 from harness.cluster.objects import is_ready, restarts
 
 BODY = json.dumps({"text": "the model answers fast and the result is great"})
 
 
 def entry_url(cluster: Cluster, entry: dict) -> str:
+    """The Gateway's address (``status.addresses``, as the sim and a LoadBalancer publish it) or,
+    on the course's kind cluster, where Traefik publishes none, the NodePort its config maps to
+    127.0.0.1; a Service through the API server's proxy."""
     if "gateway" in entry:
-        return cluster.gateway_url(entry["gateway"])
+        try:
+            return cluster.gateway_url(entry["gateway"])
+        except BackendUnavailable:
+            from harness.cluster.kind.cluster import DEFAULT_NAME, GATEWAY_NODE_PORT
+            if getattr(getattr(cluster, "kubectl", None), "context", None) == f"kind-{DEFAULT_NAME}":
+                return f"http://127.0.0.1:{GATEWAY_NODE_PORT}"
+            raise
     return cluster.service_url(entry["service"], entry["port"])
 
 

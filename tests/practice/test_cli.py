@@ -99,3 +99,18 @@ def test_interview_mode_hides_the_name_times_the_candidate_and_writes_a_report_a
     assert report["time_s"] == 1300 and report["minutes"] == 20
     text = md.read_text()
     assert "## Root cause" in text and "504" in text and "hints used: 2 of 4" in text
+
+
+def test_on_the_course_kind_cluster_a_gateway_without_an_address_is_reached_on_its_node_port():
+    from types import SimpleNamespace
+
+    from harness.cluster.base import BackendUnavailable
+    from harness.practice import observe
+
+    def no_address(name):
+        raise BackendUnavailable("no address")
+    kind = SimpleNamespace(gateway_url=no_address, kubectl=SimpleNamespace(context="kind-mlops-labs"))
+    assert observe.entry_url(kind, {"gateway": "public"}) == "http://127.0.0.1:30090"
+    other = SimpleNamespace(gateway_url=no_address, kubectl=SimpleNamespace(context="prod"))
+    with pytest.raises(BackendUnavailable):
+        observe.entry_url(other, {"gateway": "public"})
