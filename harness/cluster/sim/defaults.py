@@ -124,5 +124,12 @@ def qos_class(spec: dict[str, Any]) -> str:
     return "Burstable"
 
 
+def default_secret(secret: Obj) -> Obj:
+    """``SetDefaults_Secret``: an empty type is ``Opaque``."""
+    if not secret.get("type"):
+        secret["type"] = "Opaque"
+    return secret
+
+
 DEFAULTERS = {"Pod": default_pod, "Deployment": default_deployment,
-              "ReplicaSet": default_replicaset, "Service": default_service}
+              "ReplicaSet": default_replicaset, "Service": default_service, "Secret": default_secret}
