@@ -64,18 +64,18 @@ def traffic(cluster: Cluster, entry: dict, *, seconds: float = 10, concurrency: 
     handle = load.start_load(url, duration_s=seconds, concurrency=concurrency, method="POST", body=BODY,
                              timeout_s=timeout_s)
     cpu: list[float] = []
-    while selector and not handle.done():   # metrics-server's samples taken while the load runs
+
+    def sample() -> None:
         time.sleep(2)
         pct = cpu_percent_of_request(cluster, selector)
         if pct is not None:
             cpu.append(pct)
+    while selector and not handle.done():   # metrics-server's samples taken while the load runs
+        sample()
     res = handle.result()
     deadline = time.monotonic() + 20        # no sample yet (one per resolution): the next one still spans the load
     while selector and not cpu and time.monotonic() < deadline:
-        time.sleep(2)
-        pct = cpu_percent_of_request(cluster, selector)
-        if pct is not None:
-            cpu.append(pct)
+        sample()
     total = max(res.total, 1)
     facts = {"requests": res.total, "ok": res.ok, "error_rate": round(res.error_rate, 4),
              "p99_ms": res.p99_ms, "p50_ms": res.p50_ms, "status_counts": dict(res.status_counts),

@@ -68,7 +68,6 @@ def _ensure_namespace(cluster: KubeconfigCluster, namespace: str) -> None:
     from harness.waiting import wait_for
     wait_for(lambda: cluster.api.get("ServiceAccount", "default", namespace),
              f"the default ServiceAccount of namespace {namespace}", 30, poll=0.2)
-    cluster.namespace = namespace
     cluster.apply(namespace_budget())
 
 

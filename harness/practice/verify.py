@@ -106,7 +106,7 @@ def _scheduled(c: Cluster, entry: dict, spec: dict) -> tuple[bool, str, dict]:
     while True:
         f = observe.pod_facts(c, spec["selector"])
         labels = {n: (c.get("Node", n)["metadata"].get("labels") or {}) for n in f["nodes"]}
-        on = [n for n, lab in labels.items() if lab.get(key) == (value or lab.get(key)) and key in lab]
+        on = [n for n, lab in labels.items() if key in lab and (not value or lab[key] == value)]
         ok = f["pods"] > 0 and f["ready"] == f["pods"] and len(on) == len(labels) and len(labels) > 0
         if ok or time.monotonic() > deadline:
             break
