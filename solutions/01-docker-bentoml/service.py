@@ -22,6 +22,11 @@ Environment knobs:
                             (its first worker had the model loaded): a grader can hang a
                             pod a fixed time after its probes let it in
   API_KEY                   if set, /predict needs "Authorization: Bearer <key>"
+  DOWNSTREAM_LATENCY_MS     /predict first waits this long without using CPU, as a call to a
+                            slow feature store would (Lab 05's I/O-bound load)
+  PREDICT_ERROR_RATE        this fraction of /predict requests answer 500, exactly (every
+                            1/rate-th request of a worker), not sampled
+  MODEL_WORKING_SET_MB      the model holds this many MB of extra memory once loaded
   WEB_CONCURRENCY           worker processes (default: one per CPU this process may use)
   PORT                      listen port when `bentoml serve` gets no --port (default 8000)
 
@@ -70,6 +75,9 @@ HANG_AFTER_READY = float(os.environ.get("HANG_AFTER_READY_SECONDS") or 0)
 API_KEY = (os.environ.get("API_KEY") or "").encode()
 WORKERS = int(os.environ.get("WEB_CONCURRENCY") or 0) or "cpu_count"
 PORT = int(os.environ.get("PORT") or 8000)  # the default of `bentoml serve` without --port
+DOWNSTREAM_LATENCY = float(os.environ.get("DOWNSTREAM_LATENCY_MS") or 0) / 1000
+ERROR_RATE = min(max(float(os.environ.get("PREDICT_ERROR_RATE") or 0), 0.0), 1.0)
+WORKING_SET_MB = int(float(os.environ.get("MODEL_WORKING_SET_MB") or 0))
 
 # `bentoml serve` imports this module in its supervisor process first and
 # then starts the workers with a copy of its environment. Setting the clock
@@ -117,6 +125,10 @@ class Model:
             if manifest.exists():
                 self.sha256 = json.loads(manifest.read_text()).get("sha256", "")
             self.pipeline.predict_proba(["warm up"])
+            if WORKING_SET_MB > 0:   # touched page by page, so it is resident (and counted by a memory limit)
+                self.ballast = bytearray(WORKING_SET_MB * 2**20)
+                for i in range(0, len(self.ballast), 4096):
+                    self.ballast[i] = 1
             self.ready.set()
             note_first_ready()
             log.info("model %s loaded from %s", MODEL_VERSION, path)
@@ -153,6 +165,9 @@ class LoopBatcher:
         self._predict_many = predict_many
         self._queue: list[tuple[list[str], asyncio.Future]] = []
 
+    def __len__(self) -> int:
+        return sum(len(texts) for texts, _ in self._queue)
+
     async def submit(self, texts: list[str]) -> list[dict]:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
@@ -187,14 +202,22 @@ class Metrics:
     set PROMETHEUS_MULTIPROC_DIR, so /metrics sums them over all workers."""
 
     predictions = None
+    in_flight = None
+    queue_length = None
 
     @classmethod
     def setup(cls) -> None:
-        from prometheus_client import Counter
+        from prometheus_client import Counter, Gauge
 
         if cls.predictions is None:
             cls.predictions = Counter("sentiment_predictions_total",
                                       "Texts classified by label", ["label"])
+            # Summed over the workers (livesum): what the whole server holds right now.
+            # Lab 05's HPA scales on it, through Prometheus and the custom metrics API.
+            cls.in_flight = Gauge("inference_requests_in_flight", "Predict requests being served now",
+                                  multiprocess_mode="livesum")
+            cls.queue_length = Gauge("inference_queue_length", "Texts waiting for the next model batch",
+                                     multiprocess_mode="livesum")
 
 
 # ---------------------------------------------------------------- /predict
@@ -249,7 +272,27 @@ def parse_texts(payload: object) -> list[str] | str:
     return texts
 
 
+_served = [0]   # /predict requests of this worker, for PREDICT_ERROR_RATE
+
+
+def fails_now() -> bool:
+    """Every 1/ERROR_RATE-th request fails (per worker): an exact, not a sampled, rate."""
+    if ERROR_RATE <= 0:
+        return False
+    _served[0] += 1
+    n = _served[0]
+    return int(n * ERROR_RATE) != int((n - 1) * ERROR_RATE)
+
+
 async def predict(request: Request) -> Response:
+    Metrics.in_flight.inc()
+    try:
+        return await _predict(request)
+    finally:
+        Metrics.in_flight.dec()
+
+
+async def _predict(request: Request) -> Response:
     if not authorized(request):
         return error(401, "missing or wrong API key", **{"WWW-Authenticate": "Bearer"})
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -270,9 +313,15 @@ async def predict(request: Request) -> Response:
         return error(400, texts)
     if not MODEL.ready.is_set() and not await MODEL.wait_ready(READY_WAIT_SECONDS):
         return error(503, MODEL.error or "model is loading")
+    if DOWNSTREAM_LATENCY > 0:
+        await asyncio.sleep(DOWNSTREAM_LATENCY)   # waiting on I/O: this request is in flight, the CPU is idle
+    if fails_now():
+        return error(500, f"model {MODEL.version} failed on this input")
     # On the event loop (cheaper than a hop to a thread), batched with the
     # requests that arrived in the same loop iteration.
+    Metrics.queue_length.set(len(BATCHER) + len(texts))
     results = await BATCHER.submit(texts)
+    Metrics.queue_length.set(len(BATCHER))
     for r in results:
         Metrics.predictions.labels(r["label"]).inc()
     if "text" in payload:

@@ -69,6 +69,7 @@ LATENCY = Histogram("predict_latency_seconds", "Time spent in /predict",
                     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
 # Summed over gunicorn's workers: the requests this server holds right now.
 IN_FLIGHT = Gauge("inference_requests_in_flight", "Predict requests being served now", multiprocess_mode="livesum")
+QUEUE_LENGTH = Gauge("inference_queue_length", "Texts waiting for the next model batch", multiprocess_mode="livesum")
 
 
 class MicroBatcher:
@@ -93,6 +94,7 @@ class MicroBatcher:
         done = threading.Event()
         with self._cv:
             self._queue.append((texts, slot, done))
+            QUEUE_LENGTH.set(sum(len(t) for t, _, _ in self._queue))
             self._cv.notify()
         done.wait()
         if isinstance(slot[0], BaseException):
@@ -109,6 +111,7 @@ class MicroBatcher:
                     item = self._queue.pop(0)
                     batch.append(item)
                     n += len(item[0])
+                QUEUE_LENGTH.set(sum(len(t) for t, _, _ in self._queue))
             try:
                 flat = [t for texts, _, _ in batch for t in texts]
                 results = self._predict_many(flat)
