@@ -96,6 +96,32 @@ def build_reference_image(tag: str = IMAGE_V1, log: Callable[[str], None] = prin
     if not result.ok:
         raise GradingError(f"failed to build the reference image {tag}: {result.error}\n{result.log_tail()}",
                            fix=f"build it by hand to see the whole log: docker build -f {src / dockerfile} {src}")
+    precompile_python(tag)
+
+
+# Compiled once at build time, so that no pod start pays for it: the Lab 01 image
+# ships no .pyc (its size budget), and under a 1-CPU limit compiling numpy, scipy
+# and scikit-learn at import doubled the time to Ready (about 10 s -> 4 s here).
+# unchecked-hash: the .pyc is used without comparing the source's mtime.
+_PRECOMPILE = ("import compileall, os, sys; "
+               "[compileall.compile_dir(d, quiet=1, workers=0, invalidation_mode="
+               "compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH) "
+               "for d in sorted(set(sys.path[1:] + [os.getcwd()])) if os.path.isdir(d)]")
+
+
+def precompile_python(tag: str) -> None:
+    """Rebuild ``tag`` with a layer of compiled bytecode on top (same user,
+    entrypoint and command); the layer cache makes repeats instant."""
+    import io
+    import json
+
+    user = images.client().images.get(tag).attrs["Config"].get("User") or "root"
+    dockerfile = (f"FROM {tag}\nUSER root\nRUN python -c {json.dumps(_PRECOMPILE)} >/dev/null\n"
+                  f"USER {user}\nLABEL {images.LABEL}=1\n")
+    try:
+        images.client().images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    except Exception as exc:  # noqa: BLE001 - docker.errors.BuildError and friends
+        raise GradingError(f"failed to precompile the Python bytecode of {tag}: {exc}") from exc
 
 
 def build_version_image(tag: str, model_version: str, base: str = IMAGE_V1) -> None:
