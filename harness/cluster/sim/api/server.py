@@ -141,6 +141,11 @@ class ApiHttpServer:
     # ---- routing ----------------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        if path.startswith("/apis/custom.metrics.k8s.io") and getattr(self.sim, "custom_metrics", None):
+            from . import custommetrics
+            code, body = await asyncio.get_running_loop().run_in_executor(   # Prometheus answers over HTTP
+                None, custommetrics.answer, self.sim.custom_metrics, path, request.method, request.query)
+            return _json(body, code)
         if request.method == "GET":
             fixed = self._fixed(request, path)
             if fixed is not None:
@@ -182,12 +187,20 @@ class ApiHttpServer:
         if path in ("/healthz", "/readyz", "/livez"):
             return web.Response(text="ok")
         if path in ("/api", "/apis"):
+            from . import custommetrics
+            extra = path == "/apis" and getattr(self.sim, "custom_metrics", None) is not None
             v = discovery.aggregated_version(accept)
             if v is not None:
-                return _json(discovery.aggregated(path == "/api", v),
-                             content_type=discovery.AGGREGATED.format(v=v))
-            return _json(discovery.api_versions(f"{self.host}:{self.port}") if path == "/api"
-                         else discovery.api_group_list())
+                body = discovery.aggregated(path == "/api", v)
+                if extra:
+                    body["items"].append(custommetrics.aggregated_group())
+                return _json(body, content_type=discovery.AGGREGATED.format(v=v))
+            if path == "/api":
+                return _json(discovery.api_versions(f"{self.host}:{self.port}"))
+            body = discovery.api_group_list()
+            if extra:
+                body["groups"].append(custommetrics.group())
+            return _json(body)
         if path == "/apis/" or path.startswith("/apis/") and path.count("/") == 2:
             body = discovery.api_group(path.split("/")[2])
             return _json(body) if body else _status(errors.not_found_resource(path))
