@@ -104,6 +104,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     ok = True
     for tool, how in (("docker", "https://docs.docker.com/engine/install/ (Debian/Ubuntu: sudo apt-get install docker.io)"),
                       ("hey", "sudo apt-get install hey, or: go install github.com/rakyll/hey@latest"),
+                      ("prometheus", "Lab 05 on sim: sudo apt-get install prometheus (https://prometheus.io/download/)"),
                       ("kind", "https://kind.sigs.k8s.io/docs/user/quick-start/#installation"),
                       ("kubectl", "https://kubernetes.io/docs/tasks/tools/"),
                       # optional: Lab 04 on a real GPU (docs/real-gpu.md)
