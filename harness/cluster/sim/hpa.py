@@ -6,9 +6,12 @@ stabilization windows, rate policies). This module transcribes upstream
 (section 4 of ``/work/shared/reference/kubernetes-semantics.md``):
 
 * ``replica_calculator.go``: :class:`ReplicaCalculator` (``GetResourceReplicas``,
-  ``GetRawResourceReplicas``/``calcPlainMetricReplicas``, ``groupPods``,
-  ``calculateRequests``) and ``metrics/utilization.go``
-  (:func:`resource_utilization_ratio`, :func:`metric_usage_ratio`);
+  ``GetRawResourceReplicas``/``calcPlainMetricReplicas``, ``GetMetricReplicas``,
+  ``GetObjectMetricReplicas``/``getUsageRatioReplicaCount``,
+  ``GetObjectPerPodMetricReplicas``, ``groupPods``, ``calculateRequests``),
+  ``metrics/utilization.go`` (:func:`resource_utilization_ratio`,
+  :func:`metric_usage_ratio`) and the custom-metrics half of
+  ``metrics/client.go`` (:func:`get_raw_metric`, :func:`get_object_metric`);
 * ``horizontal.go``: ``reconcileAutoscaler`` (:meth:`HPAController.reconcile`),
   ``computeReplicasForMetrics``, the legacy ``normalizeDesiredReplicas``
   (5-minute stabilization, ``max(2 x current, 4)`` scale-up limit) and
@@ -17,7 +20,9 @@ stabilization windows, rate policies). This module transcribes upstream
 * ``pkg/apis/autoscaling/v2/defaults.go`` (:func:`default_hpa`) and
   ``pkg/apis/autoscaling/validation`` (:func:`validate_hpa`).
 
-Metrics come from the sim's metrics-server (:mod:`.metrics`). The target is
+Resource metrics come from the sim's metrics-server (:mod:`.metrics`); Pods and
+Object metrics from an injected :class:`~.custom_metrics_source.CustomMetricsSource`
+(none: they fail as upstream does without an adapter). The target is
 scaled by writing its ``spec.replicas``, as the scale subresource does. All
 times come from the injected clock; differences from upstream are listed in
 FIDELITY.md ("HorizontalPodAutoscaler and metrics").
@@ -32,6 +37,8 @@ from typing import Any
 from harness.cluster.base import ApiError, Invalid, Obj
 
 from .clock import parse_rfc3339, rfc3339
+from .custom_metrics_source import (NO_ADAPTER, CustomMetricsError, CustomMetricsSource, PodMetric,
+                                    selector_string, validate_metric_selector)
 from .labels import selector_matcher
 from .quantity import milli
 from .metrics import decimal_quantity
@@ -154,6 +161,52 @@ def _validate_resource_source(src: dict[str, Any], path: str, container: bool) -
     return errs
 
 
+def _path_segment_errors(value: str, path: str) -> list[str]:
+    """``pathvalidation.IsValidPathSegmentName``."""
+    if value in (".", ".."):
+        return [_invalid(path, value, f"may not be '{value}'")]
+    return [_invalid(path, value, f"may not contain '{c}'") for c in ("/", "%") if c in value]
+
+
+def _validate_cross_version_ref(ref: dict[str, Any], path: str) -> list[str]:
+    """``ValidateCrossVersionObjectReference``."""
+    errs = []
+    for k in ("kind", "name"):
+        v = ref.get(k) or ""
+        errs += _path_segment_errors(v, f"{path}.{k}") if v else [_required(f"{path}.{k}")]
+    return errs
+
+
+def _validate_metric_identifier(ident: dict[str, Any], path: str) -> list[str]:
+    name = ident.get("name") or ""
+    if not name:
+        return [_required(f"{path}.name", "must specify a metric name")]
+    return _path_segment_errors(name, f"{path}.name")
+
+
+def _validate_custom_source(kind: str, src: dict[str, Any], path: str) -> list[str]:
+    """``validatePodsSource``, ``validateObjectSource``, ``validateExternalSource``. Upstream
+    checks that the needed quantity is set, not that ``target.type`` names it."""
+    errs = []
+    t = src.get("target") or {}
+    if kind == "object":
+        errs += _validate_cross_version_ref(src.get("describedObject") or {}, f"{path}.describedObject")
+    errs += _validate_metric_identifier(src.get("metric") or {}, f"{path}.metric")
+    errs += _validate_target(t, f"{path}.target")
+    if kind == "pods" and t.get("averageValue") is None:
+        errs.append(_required(f"{path}.target.averageValue", "must specify a positive target averageValue"))
+    if kind == "object" and t.get("value") is None and t.get("averageValue") is None:
+        errs.append(_required(f"{path}.target.averageValue", "must set either a target value or averageValue"))
+    if kind == "external":
+        if t.get("value") is None and t.get("averageValue") is None:
+            errs.append(_required(f"{path}.target.averageValue",
+                                  "must set either a target value for metric or a per-pod target"))
+        if t.get("value") is not None and t.get("averageValue") is not None:
+            errs.append(f"{path}.target.value: Forbidden: may not set both a target value for metric and a "
+                        "per-pod target")
+    return errs
+
+
 def _validate_metric(m: dict[str, Any], path: str) -> list[str]:
     errs = []
     typ = m.get("type") or ""
@@ -163,9 +216,13 @@ def _validate_metric(m: dict[str, Any], path: str) -> list[str]:
         errs.append(_unsupported(f"{path}.type", typ, _SOURCE_TYPES))
     fields = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
               "Object": "object", "External": "external"}
-    present = [f for f in fields.values() if m.get(f) is not None]
-    if len(present) == 1 and present[0] in ("resource", "containerResource"):
-        errs += _validate_resource_source(m[present[0]], f"{path}.{present[0]}", present[0] == "containerResource")
+    present = [f for f in ("object", "external", "pods", "resource", "containerResource") if m.get(f) is not None]
+    if present:      # upstream validates only the first source present, in this order
+        first = present[0]
+        if first in ("resource", "containerResource"):
+            errs += _validate_resource_source(m[first], f"{path}.{first}", first == "containerResource")
+        else:
+            errs += _validate_custom_source(first, m[first] or {}, f"{path}.{first}")
     expected = fields.get(typ)
     if expected and m.get(expected) is None:
         errs.append(_required(f"{path}.{expected}", "must populate information for the given metric source"))
@@ -249,13 +306,6 @@ class MetricError(Exception):
     def __init__(self, message: str, condition: tuple[str, str, str, str] | None = None):
         super().__init__(message)
         self.condition = condition
-
-
-@dataclass
-class PodMetric:
-    value: int                 # milli-units (MilliValue)
-    timestamp: float = 0.0
-    window: float = 60.0
 
 
 def pod_metrics_info(items: list[Obj], resource: str, container: str | None = None) -> dict[str, PodMetric]:
@@ -449,6 +499,105 @@ class ReplicaCalculator:
             return current, usage
         return new, usage
 
+    # -- custom metrics (Pods and Object sources) ------------------------------------------------
+    def metric_replicas(self, current: int, target_usage: int, metric_name: str, namespace: str,
+                        pod_selector: str, metric_selector: dict[str, Any] | None, pods: list[Obj],
+                        source: CustomMetricsSource | None, now: float) -> tuple[int, int]:
+        """``GetMetricReplicas``: (replicas, average usage milli). Only the fetch error is prefixed
+        with ``unable to get metric <name>: ``; ``calcPlainMetricReplicas``' errors are not."""
+        try:
+            metrics = get_raw_metric(source, metric_name, namespace, pod_selector, metric_selector)
+        except MetricError as exc:
+            raise MetricError(f"unable to get metric {metric_name}: {exc}") from None
+        return self.plain_metric_replicas(current, target_usage, "", pods, metrics, now)
+
+    def object_metric_replicas(self, current: int, target_usage: int, metric_name: str, namespace: str,
+                               described: dict[str, Any], metric_selector: dict[str, Any] | None,
+                               pods: list[Obj], source: CustomMetricsSource | None) -> tuple[int, int]:
+        """``GetObjectMetricReplicas`` (a ``Value`` target): (replicas, the object's value milli)."""
+        usage = _object_value(source, metric_name, namespace, described, metric_selector)
+        return self.usage_ratio_replica_count(current, usage / target_usage, pods), usage
+
+    def usage_ratio_replica_count(self, current: int, ratio: float, pods: list[Obj]) -> int:
+        """``getUsageRatioReplicaCount``: ``ceil(ratio x ready pods)`` (Running and Ready; any pod
+        the selector lists counts, deleted or not); ``ceil(ratio)`` when scaled to zero."""
+        if current == 0:
+            return math.ceil(ratio)
+        if self._within(ratio):
+            return current
+        if not pods:
+            raise MetricError("unable to calculate ready pods: no pods returned by selector while calculating "
+                              "replica count")
+        ready = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running"
+                    and (_ready_condition(p) or {}).get("status") == "True")
+        return min(math.ceil(ratio * ready), 2**31 - 1)
+
+    def object_per_pod_metric_replicas(self, status_replicas: int, target_average: int, metric_name: str,
+                                       namespace: str, described: dict[str, Any],
+                                       metric_selector: dict[str, Any] | None,
+                                       source: CustomMetricsSource | None) -> tuple[int, int]:
+        """``GetObjectPerPodMetricReplicas`` (an ``AverageValue`` target): the object's value over
+        the target's ``status.replicas``: (replicas, ``ceil(value / status.replicas)`` milli)."""
+        usage = _object_value(source, metric_name, namespace, described, metric_selector)
+        replicas = status_replicas
+        if status_replicas == 0:     # Go: x/0 is +Inf (NaN for 0/0): never within the tolerance
+            ratio = math.inf if usage else math.nan
+        else:
+            ratio = usage / (target_average * status_replicas)
+        if not self._within(ratio):
+            replicas = math.ceil(usage / target_average)
+        average = math.ceil(usage / status_replicas) if status_replicas else usage
+        return replicas, average
+
+
+def get_raw_metric(source: CustomMetricsSource | None, metric_name: str, namespace: str, pod_selector: str,
+                   metric_selector: dict[str, Any] | None) -> dict[str, PodMetric]:
+    """``customMetricsClient.GetRawMetric``: the source's answer, with the client's errors."""
+    try:
+        if source is None:
+            raise CustomMetricsError(NO_ADAPTER)
+        metrics = source.pod_metrics(namespace, metric_name, pod_selector, metric_selector)
+    except CustomMetricsError as exc:
+        raise MetricError(f"unable to fetch metrics from custom metrics API: {exc}") from None
+    if not metrics:
+        raise MetricError("no metrics returned from custom metrics API")
+    return dict(metrics)
+
+
+def get_object_metric(source: CustomMetricsSource | None, metric_name: str, namespace: str,
+                      described: dict[str, Any], metric_selector: dict[str, Any] | None) -> tuple[int, float]:
+    """``customMetricsClient.GetObjectMetric``."""
+    try:
+        if source is None:
+            raise CustomMetricsError(NO_ADAPTER)
+        return source.object_metric(namespace, described, metric_name, metric_selector)
+    except CustomMetricsError as exc:
+        raise MetricError(f"unable to fetch metrics from custom metrics API: {exc}") from None
+
+
+def _object_value(source: CustomMetricsSource | None, metric_name: str, namespace: str,
+                  described: dict[str, Any], metric_selector: dict[str, Any] | None) -> int:
+    try:
+        return get_object_metric(source, metric_name, namespace, described, metric_selector)[0]
+    except MetricError as exc:
+        # upstream's format string: "unable to get metric %s: %v on %s %s/%s" with the
+        # arguments (name, kind, namespace, object name, err): the error comes last
+        raise MetricError(f"unable to get metric {metric_name}: {described.get('kind', '')} on {namespace} "
+                          f"{described.get('name', '')}/{exc}") from None
+
+
+def go_label_selector(sel: dict[str, Any] | None) -> str:
+    """``%+v`` of a ``*metav1.LabelSelector`` (its generated ``String()``), as upstream puts it in
+    the Object ``AverageValue`` metric name (``external metric qps(nil)``)."""
+    if sel is None:
+        return "nil"
+    labels = "".join(f"{k}: {v}," for k, v in sorted((sel.get("matchLabels") or {}).items()))
+    exprs = "".join(f"LabelSelectorRequirement{{Key:{e.get('key', '')},Operator:{e.get('operator', '')},"
+                    f"Values:[{' '.join(e.get('values') or [])}],}},"
+                    for e in sel.get("matchExpressions") or [])
+    return (f"&LabelSelector{{MatchLabels:map[string]string{{{labels}}},"
+            f"MatchExpressions:[]LabelSelectorRequirement{{{exprs}}},}}")
+
 
 # ---- normalization: stabilization and rate limits ---------------------------------------------
 
@@ -622,8 +771,10 @@ class HPAController:
     """Syncs every HPA once per ``config.sync_period`` (first sync one period after it is seen,
     as the rate-limited work queue does)."""
 
-    def __init__(self, store, recorder, clock, timers, metrics, config: HPAConfig | None = None):
+    def __init__(self, store, recorder, clock, timers, metrics, config: HPAConfig | None = None,
+                 custom_metrics: CustomMetricsSource | None = None):
         self.store, self.recorder, self.clock, self.timers, self.metrics = store, recorder, clock, timers, metrics
+        self.custom_metrics = custom_metrics      # None: no custom.metrics.k8s.io adapter registered
         self.config = config or HPAConfig()
         self.calc = ReplicaCalculator(self.config.tolerance, self.config.cpu_initialization_period,
                                       self.config.initial_readiness_delay)
@@ -772,7 +923,8 @@ class HPAController:
         replicas, metric, invalid, first_err, first_cond = 0, "", 0, None, None
         for i, ms in enumerate(specs):
             try:
-                proposal, name, statuses[i] = self._compute_for_metric(hpa, ms, spec_replicas, pods, match, now)
+                proposal, name, statuses[i] = self._compute_for_metric(hpa, ms, spec_replicas, pods, match, now,
+                                                                       target)
             except MetricError as exc:
                 if invalid == 0:
                     first_err, first_cond = str(exc), exc.condition
@@ -792,7 +944,7 @@ class HPAController:
         return replicas, metric, statuses, err
 
     def _compute_for_metric(self, hpa: Obj, ms: dict[str, Any], spec_replicas: int, pods: list[Obj], match,
-                            now: float) -> tuple[int, str, dict[str, Any]]:
+                            now: float, target: Obj) -> tuple[int, str, dict[str, Any]]:
         typ = ms.get("type")
         if typ in ("Resource", "ContainerResource"):
             src = ms["resource"] if typ == "Resource" else ms["containerResource"]
@@ -810,17 +962,74 @@ class HPAController:
                 body["container"] = container
             key = "resource" if typ == "Resource" else "containerResource"
             return proposal, name, {"type": typ, key: body}
-        # Pods / Object / External need custom.metrics.k8s.io or external.metrics.k8s.io: no adapter in the sim.
-        api = "external" if typ == "External" else "custom"
-        what = (ms.get({"Pods": "pods", "Object": "object", "External": "external"}.get(typ, ""), {}) or {}) \
-            .get("metric", {}).get("name", "")
-        reason = {"Pods": "FailedGetPodsMetric", "Object": "FailedGetObjectMetric",
-                  "External": "FailedGetExternalMetric"}.get(typ, "InvalidMetricSourceType")
-        err = (f"unable to get metric {what}: unable to fetch metrics from {api} metrics API: the server could not "
-               f"find the requested resource (the sim serves no {api}.metrics.k8s.io adapter)")
+        if typ in ("Pods", "Object"):
+            return self._custom_metric(hpa, ms, typ, spec_replicas, target, pods, now)
+        # External needs external.metrics.k8s.io: no adapter in the sim.
+        what = (ms.get("external") or {}).get("metric", {}).get("name", "") if typ == "External" else ""
+        reason = "FailedGetExternalMetric" if typ == "External" else "InvalidMetricSourceType"
+        err = (f"unable to get metric {what}: unable to fetch metrics from external metrics API: the server could "
+               "not find the requested resource (the sim serves no external.metrics.k8s.io adapter)")
         self._event(hpa, "Warning", reason, err)
         cond = ("ScalingActive", "False", reason, f"the HPA was unable to compute the replica count: {err}")
         raise MetricError(f"failed to get {typ.lower() if typ else 'unknown'} metric value: {err}", cond)
+
+    def _metric_failure(self, hpa: Obj, reason: str, err: str, wrapped: str) -> MetricError:
+        """``getUnableComputeReplicaCountCondition``: a Warning event with ``err`` and the
+        ScalingActive=False condition; ``wrapped`` is the error computeReplicasForMetric returns."""
+        self._event(hpa, "Warning", reason, err)
+        return MetricError(wrapped, ("ScalingActive", "False", reason,
+                                     f"the HPA was unable to compute the replica count: {err}"))
+
+    def _custom_metric(self, hpa: Obj, ms: dict[str, Any], typ: str, spec_replicas: int, target: Obj,
+                       pods: list[Obj], now: float) -> tuple[int, str, dict[str, Any]]:
+        """``computeStatusForPodsMetric`` / ``computeStatusForObjectMetric``."""
+        key = "pods" if typ == "Pods" else "object"
+        reason, outer = ("FailedGetPodsMetric", "failed to get pods metric value") if typ == "Pods" else \
+            ("FailedGetObjectMetric", "failed to get object metric value")
+        src = ms.get(key) or {}
+        ident = src.get("metric") or {}
+        name, msel = ident.get("name", ""), ident.get("selector")
+        metric_id: dict[str, Any] = {"name": name}
+        if msel is not None:
+            metric_id["selector"] = copy.deepcopy(msel)
+        try:
+            validate_metric_selector(msel)                 # metav1.LabelSelectorAsSelector
+        except ValueError as exc:
+            raise self._metric_failure(hpa, reason, str(exc), f"{outer}: {exc}") from None
+        ns, t = hpa["metadata"]["namespace"], src.get("target") or {}
+        if typ == "Pods":
+            try:
+                proposal, usage = self.calc.metric_replicas(
+                    spec_replicas, milli(t["averageValue"]), name, ns, selector_string(target["spec"]["selector"]),
+                    msel, pods, self.custom_metrics, now)
+            except MetricError as exc:
+                raise self._metric_failure(hpa, reason, str(exc), f"{outer}: {exc}") from None
+            return proposal, f"pods metric {name}", {"type": "Pods", "pods": {
+                "metric": metric_id, "current": {"averageValue": decimal_quantity(usage, -3)}}}
+        described = src.get("describedObject") or {}
+        if t.get("type") == "Value" and t.get("value") is not None:
+            try:
+                proposal, usage = self.calc.object_metric_replicas(spec_replicas, milli(t["value"]), name, ns,
+                                                                   described, msel, pods, self.custom_metrics)
+            except MetricError as exc:
+                raise self._metric_failure(hpa, reason, str(exc), f"{outer}: {exc}") from None
+            return proposal, f"{described.get('kind', '')} metric {name}", {"type": "Object", "object": {
+                "describedObject": copy.deepcopy(described), "metric": metric_id,
+                "current": {"value": decimal_quantity(usage, -3)}}}
+        if t.get("type") == "AverageValue" and t.get("averageValue") is not None:
+            status_replicas = (target.get("status") or {}).get("replicas", 0)     # scale.Status.Replicas
+            try:
+                proposal, usage = self.calc.object_per_pod_metric_replicas(
+                    status_replicas, milli(t["averageValue"]), name, ns, described, msel, self.custom_metrics)
+            except MetricError as exc:
+                raise self._metric_failure(hpa, reason, str(exc),
+                                           f"{outer}: failed to get {name} object metric: {exc}") from None
+            # upstream leaves describedObject empty here and names the metric "external metric ..."
+            return proposal, f"external metric {name}({go_label_selector(msel)})", {"type": "Object", "object": {
+                "describedObject": {"kind": "", "name": ""}, "metric": metric_id,
+                "current": {"averageValue": decimal_quantity(usage, -3)}}}
+        err = "invalid object metric source: neither a value target nor an average value target was set"
+        raise self._metric_failure(hpa, reason, err, f"{outer}: {err}")
 
     def _resource_metric(self, hpa: Obj, src: dict[str, Any], spec_replicas: int, pods: list[Obj], match,
                          now: float, container: str | None) -> tuple[int, dict[str, Any], str]:
