@@ -6,6 +6,8 @@
 * the API serves the in-flight gauge per pod from Prometheus while requests wait
   on ``DOWNSTREAM_LATENCY_MS``, through real ``kubectl get --raw``;
 * an unknown metric is a 404 Status, as prometheus-adapter answers;
+* an HPA on ``type: Pods`` ``inference_requests_in_flight`` scales up under held
+  requests, and a misspelt metric gets upstream's FailedGetPodsMetric;
 * without the binary the cluster does not start: a GradingError with the install command.
 """
 from __future__ import annotations
@@ -49,7 +51,8 @@ def cm_sim(tmp_path_factory):
     client.images.get(IMAGE)
     from harness.cluster.sim import SimCluster
     from harness.cluster.sim.api import ApiHttpServer
-    sim = SimCluster(namespace=NS, propagation_delay=0.5, custom_metrics=True, scrape_interval=1.0)
+    sim = SimCluster(namespace=NS, propagation_delay=0.5, custom_metrics=True, scrape_interval=1.0,
+                     hpa_sync_period=2.0)
     sim.start()
     server = ApiHttpServer(sim)
     server.start()
@@ -113,6 +116,63 @@ def test_pods_metric_from_prometheus_through_kubectl(cm_sim):
     assert bad.returncode != 0 and "NotFound" in bad.stderr + bad.stdout or "not find" in bad.stderr, bad.stderr
     active = sim.prometheus.active_targets()
     assert len(active) == 2 and all(t["health"] == "up" for t in active), active
+
+
+def _hpa(name: str, metric: str, average: str) -> dict:
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": name},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                     "minReplicas": 1, "maxReplicas": 4,
+                     "metrics": [{"type": "Pods", "pods": {"metric": {"name": metric},
+                                                           "target": {"type": "AverageValue",
+                                                                      "averageValue": average}}}]}}
+
+
+def test_hpa_scales_on_the_pods_metric_from_prometheus(cm_sim):
+    sim, kc = cm_sim
+    dep = _deployment("queue", 1, True)
+    dep["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "2000"
+    typo = _deployment("typo", 1, True)
+    sim.apply([dep, typo, _hpa("queue", "inference_requests_in_flight", "1"),
+               _hpa("typo", "inference_request_in_flight", "1"),
+               {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "queue"},
+                "spec": {"selector": {"app": "queue"}, "ports": [{"port": 80, "targetPort": "http"}]}}])
+    wait_for(lambda: sim.pod_targets.groups() and any(g["labels"]["pod"].startswith("queue-")
+                                                      for g in sim.pod_targets.groups()),
+             "the queue pod scraped", 90)
+    url = sim.service_url("queue", 80) + "/predict"
+    body = json.dumps({"text": "fine"}).encode()
+    stop = False
+
+    def client():
+        while not stop:
+            req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    r.read()
+            except OSError:
+                pass
+
+    with cf.ThreadPoolExecutor(4) as pool:
+        futs = [pool.submit(client) for _ in range(4)]
+        try:
+            wait_for(lambda: sim.get("Deployment", "queue")["spec"]["replicas"] >= 3,
+                     "the HPA to scale queue to >= 3 replicas on 4 requests in flight", 60, poll=0.5)
+        finally:
+            stop = True
+            for f in futs:
+                f.result()
+    st = sim.get("HorizontalPodAutoscaler", "queue")["status"]
+    cur = st["currentMetrics"][0]
+    assert cur["type"] == "Pods" and cur["pods"]["metric"]["name"] == "inference_requests_in_flight"
+    assert any(c["type"] == "ScalingActive" and c["status"] == "True" for c in st["conditions"])
+    p = _kubectl(kc, "-n", NS, "get", "hpa", "queue")
+    assert "queue" in p.stdout and "/1" in p.stdout, p.stderr
+
+    typo_cond = wait_for(lambda: next((c for c in (sim.get("HorizontalPodAutoscaler", "typo").get("status") or {})
+                                       .get("conditions") or [] if c["type"] == "ScalingActive"), None),
+                         "the misspelt HPA's ScalingActive condition", 20)
+    assert typo_cond["status"] == "False" and typo_cond["reason"] == "FailedGetPodsMetric", typo_cond
+    assert "the server could not find the metric inference_request_in_flight for pods" in typo_cond["message"]
 
 
 def test_missing_binary_is_an_install_hint(monkeypatch):

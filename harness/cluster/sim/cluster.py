@@ -129,7 +129,8 @@ class SimCluster:
             self.pod_targets = PodTargets(self.store, runtime, self.prometheus)
             # the adapter's window: 5 scrapes (10 s at the default 2 s scrape interval)
             self.custom_metrics = PrometheusAdapter(self.store, self.prometheus, window_s=5 * self._scrape_interval)
-        self.hpa = HPAController(self.store, self.recorder, self.clock, self.timers, self.metrics, self._hpa_config)
+        self.hpa = HPAController(self.store, self.recorder, self.clock, self.timers, self.metrics, self._hpa_config,
+                                 custom_metrics=self.custom_metrics)
         self.proxies = ProxyManager(self._resolve)
         self.routing = RoutingController(self.store, self.clock, self.timers, self.endpoints, runtime,
                                          propagation_delay=self._delay, seed=self._router_seed)

@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from .clock import rfc3339
+from .custom_metrics_source import CustomMetricsError, PodMetric
 from .labels import parse_selector
 from .metrics import decimal_quantity
 
@@ -152,6 +153,24 @@ class PrometheusAdapter:
         if not rows or rows[0]["value"][1] in ("NaN", "+Inf", "-Inf"):
             raise MetricNotFound(f"the server could not find the metric {metric} for {kind.lower()}s {name}")
         return int(round(float(rows[0]["value"][1]) * 1000)), float(rows[0]["value"][0])
+
+    # ---- the HPA controller's CustomMetricsSource (custom_metrics_source.py) -------------------
+    def pod_metrics(self, namespace: str, metric_name: str, pod_selector: str,
+                    metric_selector: dict | None) -> dict[str, PodMetric]:
+        """What the HPA's metrics client gets from ``GetRawMetric``: the adapter's errors become
+        :class:`CustomMetricsError` with the API's text."""
+        try:
+            values = self.pod_values(namespace, metric_name, pod_selector, metric_selector)
+        except (MetricNotFound, MetricsUnavailable) as exc:
+            raise CustomMetricsError(str(exc)) from None
+        return {pod: PodMetric(m, ts, self.window_s) for pod, (m, ts) in values.items()}
+
+    def object_metric(self, namespace: str, described_object: dict, metric_name: str,
+                      metric_selector: dict | None) -> tuple[int, float]:
+        try:
+            return self.object_value(namespace, described_object, metric_name, metric_selector)
+        except (MetricNotFound, MetricsUnavailable) as exc:
+            raise CustomMetricsError(str(exc)) from None
 
     # ---- the API's objects ----------------------------------------------------------------------
     def value_list(self, namespace: str, resource: str, name: str, metric: str,
