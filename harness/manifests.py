@@ -182,7 +182,13 @@ def load_file(path: Path, rel: str, budget: dict | None = None) -> list[Manifest
     if budget["bytes"] > MAX_MANIFESTS_BYTES:
         raise GradingError(f"the manifests are too large (over {MAX_MANIFESTS_BYTES // 2**20} MiB in all)",
                            where=rel, fix="remove the files the lab does not ask for")
-    text = _text(path, rel)
+    return load_text(_text(path, rel), rel, budget)
+
+
+def load_text(text: str, rel: str, budget: dict | None = None) -> list[Manifest]:
+    """The objects of YAML text named ``rel`` (a file, or a template Helm rendered), within the
+    document, depth and alias bounds above."""
+    budget = {} if budget is None else budget
     out: list[Manifest] = []
     loader = BoundedLoader(text, rel, budget)
     try:
