@@ -15,6 +15,7 @@ class FilesLab:
     log: Callable[[str], None] = print
     notices: list[str] = field(default_factory=list)
     _manifests: list[Manifest] | None = None
+    observations: dict = field(default_factory=dict)   # what scenarios saw once, by name
 
     @property
     def manifests(self) -> list[Manifest]:

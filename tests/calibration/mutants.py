@@ -411,3 +411,44 @@ LAB04 = [
                   note="the FAIL_RATE pod cannot get the one GPU, the old healthy canary keeps serving and is promoted",
                   only=("manifests.valid", "route.split", "route.bad-canary-rollback")),
 ]
+
+
+# Lab 05: the chart, judged through Helm's engine (lint and render; no cluster).
+L5 = "chart/"
+LAB05_ALL = frozenset({"chart.lint", "chart.renders", "values.dev-prod", "secrets.by-reference",
+                       "hpa.custom-metric", "bluegreen.selector"})
+LAB05_AFTER_RENDER = LAB05_ALL - {"chart.lint", "chart.renders"}
+LAB05 = [
+    Mutant("hpa-on-cpu", frozenset({"hpa.custom-metric"}),
+           sub(L5 + "templates/hpa.yaml", r"    - type: Pods\n.*?averageValue \| quote \}\}\n",
+               "    - type: Resource\n      resource:\n        name: cpu\n        target:\n"
+               "          type: Utilization\n          averageUtilization: 50\n"),
+           "Lab 03's HPA: requests waiting on a slow downstream use no CPU"),
+    Mutant("metric-name-typo", frozenset({"hpa.custom-metric"}),
+           edit(L5 + "values-prod.yaml", "metric: inference_requests_in_flight", "metric: inference_request_in_flight")),
+    Mutant("average-value-too-high", frozenset({"hpa.custom-metric"}),
+           edit(L5 + "values-prod.yaml", 'averageValue: "2"', 'averageValue: "100"'),
+           "above the 32 requests a pod serves at once"),
+    Mutant("secret-in-values-prod", frozenset({"secrets.by-reference"}),
+           edit(L5 + "values-prod.yaml", "logLevel: info\n", "logLevel: info\napiKey: sk-live-5f2c9a81\n")),
+    Mutant("secret-rendered-as-literal-env", frozenset({"secrets.by-reference"}),
+           sub(L5 + "templates/deployment.yaml", r"            - name: API_KEY\n              valueFrom:\n.*?key: API_KEY\n",
+               "            - name: API_KEY\n              value: sk-live-5f2c9a81\n")),
+    Mutant("selector-matches-both-colours", frozenset({"bluegreen.selector"}),
+           edit(L5 + "templates/service.yaml", "    color: {{ .Values.activeColor }}\n", "")),
+    Mutant("selector-pinned-to-blue", frozenset({"bluegreen.selector"}),
+           edit(L5 + "templates/service.yaml", "    color: {{ .Values.activeColor }}\n", "    color: blue\n"),
+           "switching activeColor does not move the Service"),
+    Mutant("dev-autoscales", frozenset({"values.dev-prod"}),
+           edit(L5 + "values-dev.yaml", "autoscaling:\n  enabled: false", "autoscaling:\n  enabled: true")),
+    Mutant("prod-without-pdb", frozenset({"values.dev-prod"}),
+           edit(L5 + "values-prod.yaml", "pdb:\n  enabled: true", "pdb:\n  enabled: false")),
+    Mutant("chart-api-v1", frozenset({"chart.lint"}),
+           edit(L5 + "Chart.yaml", "apiVersion: v2", "apiVersion: v1"), "helm lint: chart type needs apiVersion v2"),
+    Mutant("template-error", frozenset({"chart.lint", "chart.renders"}) | LAB05_AFTER_RENDER,
+           edit(L5 + "templates/hpa.yaml", "{{ .Values.autoscaling.maxReplicas }}",
+                "{{ .Values.autoscaling.maxReplicas | nosuchfunction }}")),
+    Mutant("unknown-field", frozenset({"chart.renders"}) | LAB05_AFTER_RENDER,
+           edit(L5 + "templates/deployment.yaml", "imagePullPolicy:", "imagePullPolice:"),
+           "renders, but kubectl apply --validate=strict refuses it"),
+]
