@@ -83,7 +83,7 @@ demo: prereqs
 	@echo "demo: every available reference solution graded; reports in reports/"
 
 test: prereqs
-	REQUIRE_DOCKER=$${REQUIRE_DOCKER:-0} $(PY) -m pytest -q -ra --durations=10
+	REQUIRE_DOCKER=$${REQUIRE_DOCKER:-0} $(PY) -m pytest -q -ra --durations=30
 
 test-fast: setup
 	$(PY) -m pytest -q tests/unit
