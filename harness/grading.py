@@ -70,9 +70,13 @@ def make_cluster(backend: str, lab: Lab, timeouts: Timeouts = DEFAULT_TIMEOUTS) 
     namespace = f"grade-{lab.slug}-{uuid.uuid4().hex[:5]}"
     notices = [choice.notice] if choice.notice else []
     options = dict({"sim": lab.sim_options, "kind": lab.kind_options}.get(choice.name, {}))
-    if options and choice.name == "sim":
+    periods = {k: v for k, v in options.items() if isinstance(v, float) and k != "scrape_interval"}
+    if periods and choice.name == "sim":
         notices.append("sim controller periods for this lab: " + ", ".join(
-            f"{k.replace('_', ' ')} {v:g}s" for k, v in options.items()) + " (upstream: 15s each)")
+            f"{k.replace('_', ' ')} {v:g}s" for k, v in periods.items()) + " (upstream: 15s each)")
+    if options.get("custom_metrics") and choice.name == "sim":
+        notices.append(f"custom metrics from the machine's Prometheus, scraping every "
+                       f"{options.get('scrape_interval', 2.0):g}s; the adapter averages 5 scrapes")
     if choice.name != "sim":
         options = {**options, "timeouts": timeouts}
     return choice.factory(namespace=namespace, **options), notices
@@ -91,12 +95,15 @@ def close_quietly(ctx, log: Callable[[str], None]) -> None:
 @contextlib.contextmanager
 def lab_session(lab: Lab, submission: Path | str | None, *, backend: str,
                 timeouts: Timeouts = DEFAULT_TIMEOUTS,
-                log: Callable[[str], None] = print) -> Iterator[tuple[object, str]]:
-    """Stage the submission and open the lab's context; always tears down."""
+                log: Callable[[str], None] = print,
+                context: str | None = None) -> Iterator[tuple[object, str]]:
+    """Stage the submission and open the lab's context (``context`` overrides the lab's:
+    "files" grades from the staged files alone, for checks that need no cluster);
+    always tears down."""
     source = locate(lab, submission)
     with tempfile.TemporaryDirectory(prefix=f"grade-{lab.slug}-") as tmp:
         sub = stage(lab, source, Path(tmp) / "context")
-        if lab.context == "files":
+        if (context or lab.context) == "files":
             from .labs.files_lab import FilesLab
 
             yield FilesLab(sub, log=log), str(source)
@@ -126,12 +133,12 @@ def lab_session(lab: Lab, submission: Path | str | None, *, backend: str,
 def grade(lab: Lab, submission: Path | str | None = None, *, backend: str = "docker",
           timeouts: Timeouts = DEFAULT_TIMEOUTS, log: Callable[[str], None] = print,
           on_result: Callable[[CheckResult], None] | None = None,
-          only: list[str] | None = None) -> Report:
+          only: list[str] | None = None, context: str | None = None) -> Report:
     """Grade one submission. Raises GradingError (exit 2) when it cannot be graded."""
     checks = checks_for(lab)
     start = time.monotonic()
     results: dict[str, CheckResult] = {}
-    with lab_session(lab, submission, backend=backend, timeouts=timeouts, log=log) as (ctx, where):
+    with lab_session(lab, submission, backend=backend, timeouts=timeouts, log=log, context=context) as (ctx, where):
         report = Report(lab=lab.slug, backend=getattr(getattr(ctx, "cluster", None), "name", backend),
                         submission=where, notices=list(getattr(ctx, "notices", [])))
         for c in checks:
@@ -141,5 +148,7 @@ def grade(lab: Lab, submission: Path | str | None = None, *, backend: str = "doc
             report.checks.append(res)
             if on_result:
                 on_result(res)
+        report.plots = dict(ctx.observations.get("plots") or []) if hasattr(ctx, "observations") else {}
+        report.notices += [n for n in getattr(ctx, "notices", []) if n not in report.notices]
     report.duration_s = time.monotonic() - start
     return report

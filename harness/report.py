@@ -42,6 +42,8 @@ class Report:
     duration_s: float = 0.0
     notices: list[str] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
+    plots: dict = field(default_factory=dict)      # name -> spec (harness/plots.py), drawn by write_all
+    figures: dict = field(default_factory=dict)    # name -> PNG file name, once drawn
 
     @property
     def score(self) -> int:
@@ -66,7 +68,7 @@ class Report:
         return {"lab": self.lab, "backend": self.backend, "submission": self.submission,
                 "score": self.score, "max_score": self.max_score, "passed": self.passed, "exit_code": self.exit_code,
                 "duration_s": round(self.duration_s, 1), "notices": self.notices,
-                "metrics": self.metrics, "checks": [c.to_dict() for c in self.checks]}
+                "metrics": self.metrics, "figures": self.figures, "checks": [c.to_dict() for c in self.checks]}
 
     def write_json(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,16 +103,28 @@ class Report:
             hint = "" if c.passed else f"{c.hint} ([doc]({c.doc}))"
             msg = c.message.replace("|", "\\|").replace("\n", " ")
             lines.append(f"| `{c.id}` | {c.points}/{c.max_points} | {mark} {msg} | {hint} |")
+        for name, file in self.figures.items():
+            lines += ["", f"![{name}]({file})"]
         return "\n".join(lines) + "\n"
 
     def write_all(self, json_path: Path) -> list[Path]:
         """Write JSON at ``json_path`` plus ``.xml`` (JUnit) and ``.md`` next to it."""
+        written = []
+        for name, spec in self.plots.items():
+            from .plots import draw
+
+            png = json_path.with_name(f"{json_path.stem}.{name}.png")
+            try:
+                written.append(draw(spec, png))
+                self.figures[name] = png.name
+            except Exception as exc:  # noqa: BLE001 - a plot never costs the report
+                self.notices.append(f"the {name} plot could not be drawn: {type(exc).__name__}: {exc}")
         self.write_json(json_path)
         junit = json_path.with_suffix(".xml")
         md = json_path.with_suffix(".md")
         junit.write_text(self.to_junit())
         md.write_text(self.to_markdown())
-        return [json_path, junit, md]
+        return [json_path, junit, md, *written]
 
     def rich_table(self):
         from rich.table import Table

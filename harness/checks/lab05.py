@@ -271,3 +271,128 @@ def bluegreen_selector(ctx) -> str:
                           f"{' and '.join(picked2) or 'no Deployment'}, not {' '.join(want2)}: the selector must "
                           "follow .Values.activeColor")
     return f"{svc.ref} selects {want[0]} only; --set activeColor={other} moves it to {want2[0]}"
+
+
+# --- live: prod installed on the cluster (harness/scenarios/release.py, custom_hpa.py) -------------
+MAX_SCALE_DOWN_WINDOW_S = 60      # the lab's requirement: prod gives capacity back within a minute
+                                  # (custom_hpa.MAX_WATCHED_WINDOW_S is the same figure)
+P99_GAIN = 0.8                    # p99 at the peak must be at most 0.8 x p99 at the minimum
+
+
+def _live(ctx):
+    from ..scenarios import release
+
+    if not hasattr(ctx, "cluster"):
+        raise CheckFailed("this check needs a cluster (grade with --backend sim or kind)")
+    return release.install(ctx)
+
+
+@check("release.installs", lab=LAB, points=2, requires=("chart.renders",),
+       hint="run `helm install sentiment chart -f chart/values-prod.yaml` (or helm template | kubectl apply) "
+            "and fix the object the cluster refuses or the pods that never become Ready",
+       doc=f"{HELM}/helm/helm_install/")
+def release_installs(ctx) -> str:
+    """prod's objects are accepted, both colours become available and the Service answers"""
+    rel = _live(ctx)
+    if rel.note and rel.note not in ctx.notices:
+        ctx.notices.append(rel.note)
+    return (f"{len(rel.manifests)} objects applied; "
+            + ", ".join(f"{c} (Deployment/{n})" for c, n in sorted(rel.deployments.items()))
+            + f" available; Service/{rel.service} answers with activeColor {rel.active}")
+
+
+def _p99(load) -> float | None:
+    return None if load is None else load.p99_ms
+
+
+@check("hpa.scales-on-load", lab=LAB, points=4, requires=("release.installs",),
+       hint=f"templates/hpa.yaml: a type: Pods metric {METRIC} with an averageValue below one pod's capacity; "
+            "`kubectl describe hpa` shows why it does not scale",
+       doc=f"{K8S}/tasks/run-application/horizontal-pod-autoscale/#scaling-on-custom-metrics")
+def hpa_scales_on_load(ctx) -> str:
+    """under I/O-bound load Lab 03's CPU HPA stays at its minimum; the chart's HPA scales out and cuts p99"""
+    from ..scenarios import custom_hpa as ca
+
+    _live(ctx)
+    c = ca.contrast(ctx)
+    if c.error:
+        raise CheckFailed(c.error)
+    before, after = _p99(c.cpu.load), _p99(c.custom.load)
+    cpu = (f"Lab 03's CPU HPA stayed at {c.cpu.peak} ({c.cpu.current or 'no metric yet'}), p99 "
+           f"{before:.0f} ms" if before is not None else f"Lab 03's CPU HPA peaked at {c.cpu.peak}")
+    if c.custom.peak <= c.min_replicas:
+        why = c.custom.condition or (f"it read {c.custom.current}" if c.custom.current else "it read no metric")
+        raise CheckFailed(f"{ca.CONCURRENCY} clients, each request waiting {_latency()} ms on I/O: the chart's HPA "
+                          f"stayed at {c.custom.peak} replicas: {why}", details=cpu)
+    if before is not None and after is not None and after > P99_GAIN * before:
+        raise CheckFailed(f"the chart's HPA scaled {c.min_replicas} -> {c.custom.peak}, but p99 went {before:.0f} -> "
+                          f"{after:.0f} ms (at most {P99_GAIN} x): requests still queue inside the pods; "
+                          "scale earlier (a lower averageValue)", details=cpu)
+    p99 = f", p99 {before:.0f} -> {after:.0f} ms" if before is not None and after is not None else ""
+    return (f"{cpu}; the chart's HPA scaled {c.min_replicas} -> {c.custom.peak} in "
+            f"{c.custom.first_scale_up_s} s on {METRIC}{p99}")
+
+
+def _latency() -> int:
+    from ..scenarios.release import DOWNSTREAM_LATENCY_MS
+
+    return DOWNSTREAM_LATENCY_MS
+
+
+@check("hpa.scale-down", lab=LAB, points=2, requires=("hpa.scales-on-load",),
+       hint="values-prod.yaml: autoscaling.behavior.scaleDown.stabilizationWindowSeconds "
+            f"at most {MAX_SCALE_DOWN_WINDOW_S}, and minReplicas/maxReplicas the lab asks for",
+       doc=f"{K8S}/tasks/run-application/horizontal-pod-autoscale/#configurable-scaling-behavior")
+def hpa_scale_down(ctx) -> str:
+    """replicas stay within min/max, and return to the minimum within the scale-down window after the load"""
+    from ..scenarios import custom_hpa as ca
+
+    c = ca.contrast(ctx)
+    if c.below_min or c.above_max:
+        seen = sorted({r for _, _, r, _ in c.series})
+        raise CheckFailed(f"replicas {seen} left the HPA's bounds {c.min_replicas}-{c.max_replicas}")
+    if c.scale_down_window_s > MAX_SCALE_DOWN_WINDOW_S:
+        raise CheckFailed(f"behavior.scaleDown.stabilizationWindowSeconds {c.scale_down_window_s} s: prod must give "
+                          f"capacity back within {MAX_SCALE_DOWN_WINDOW_S} s of the load ending")
+    if c.back_to_min_s is None:
+        raise CheckFailed(f"the load stopped {c.watched_down_s:.0f} s ago and the replicas are not back at "
+                          f"{c.min_replicas} (scale-down window {c.scale_down_window_s} s, HPA sync "
+                          f"{c.sync_period_s:g} s)")
+    return (f"replicas stayed within {c.min_replicas}-{c.max_replicas}; back at {c.min_replicas} "
+            f"{c.back_to_min_s:.0f} s after the load stopped (window {c.scale_down_window_s} s)")
+
+
+def _switch_problem(sw) -> str:
+    if sw.error:
+        return sw.error
+    failed = sw.load.failed if sw.load else 0
+    if failed:
+        return f"{failed} of {sw.load.total} requests failed during the switch ({sw.load.summary()})"
+    others = {v: n for v, n in sw.versions_after.items() if v != sw.expected_version}
+    if others:
+        return (f"after the switch to {sw.to}, {sum(others.values())} of {sum(sw.versions_after.values())} answers "
+                f"came from model {', '.join(sorted(others))}, not {sw.expected_version}")
+    return ""
+
+
+@check("bluegreen.switch", lab=LAB, points=3, requires=("release.installs",),
+       hint="templates/service.yaml: spec.selector must carry color: {{ .Values.activeColor }}, and the idle "
+            "colour must stay Ready; switch with `helm upgrade ... --set activeColor=green`",
+       doc=f"{K8S}/concepts/services-networking/service/#defining-a-service")
+def bluegreen_switch(ctx) -> str:
+    """switching activeColor under load moves every request to the other colour with 0 failures, and back"""
+    from ..scenarios import release
+
+    rel = _live(ctx)
+    first = rel.active
+    other = "green" if first == "blue" else "blue"
+    sw = release.switch(ctx, other)
+    problem = _switch_problem(sw)
+    if problem:
+        raise CheckFailed(problem)
+    back = release.switch(ctx, first)
+    problem = _switch_problem(back)
+    if problem:
+        raise CheckFailed(f"switching back (the rollback): {problem}")
+    return (f"{first} -> {other}: {sw.load.total} requests, 0 failed, then every answer from {sw.expected_version}; "
+            f"back to {first}: {back.load.total} requests, 0 failed, every answer from {back.expected_version}")

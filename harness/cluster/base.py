@@ -130,6 +130,11 @@ class Cluster(Protocol):
         """``metrics.k8s.io/v1beta1`` PodMetrics objects, as metrics-server
         serves them (``containers[].usage.cpu`` like ``"250m"``)."""
 
+    def pods_custom_metric(self, metric: str, label_selector: str | None = None,
+                           namespace: str | None = None) -> dict[str, float]:
+        """pod name -> value of a pods metric from ``custom.metrics.k8s.io/v1beta2``
+        (prometheus-adapter on a real cluster); an unknown metric is NotFound."""
+
     def rollout_undo(self, deployment: str, to_revision: int | None = None,
                      namespace: str | None = None) -> Obj:
         """``kubectl rollout undo``: copy the template of an earlier revision's

@@ -48,6 +48,9 @@ class Lab:
     images: tuple[ImagePlan, ...] = ()
     sim_options: dict = field(default_factory=dict)    # SimCluster keyword arguments
     kind_options: dict = field(default_factory=dict)   # KindCluster keyword arguments (addons)
+    # what a cluster lab applies: "dir" (the manifests/ YAML) or "chart" (a Helm chart the
+    # lab's scenarios render, then apply)
+    manifests_from: str = "dir"
 
     @property
     def needs_cluster(self) -> bool:

@@ -168,8 +168,10 @@ class ClusterLab:
     notices: list[str] = field(default_factory=list)
 
     def prepare(self, lab_number: int) -> None:
-        self.manifests = load_dir(self.submission.staged)
-        self.notices += refuse_out_of_scope(self.manifests, self.cluster.namespace)  # before anything is applied
+        if get_lab(lab_number).manifests_from == "dir":
+            self.manifests = load_dir(self.submission.staged)
+            self.notices += refuse_out_of_scope(self.manifests, self.cluster.namespace)  # before anything is applied
+        # a chart lab's scenarios render the chart and call use_manifests() before applying
         tags = build_lab_images(lab_number, log=self.log)
         self.cluster.start()
         self.cluster.apply(namespace_budget())   # before the submission: it bounds what the submission may run
@@ -180,6 +182,11 @@ class ClusterLab:
         self.cluster.stop()
 
     # --- manifests -------------------------------------------------------
+    def use_manifests(self, manifests: list[Manifest]) -> None:
+        """The objects to apply, rendered from a chart; refused as the manifests/ YAML would be."""
+        self.notices += refuse_out_of_scope(manifests, self.cluster.namespace)
+        self.manifests = manifests
+
     def objects(self, kind: str) -> list[Manifest]:
         return [m for m in self.manifests if m.kind == kind]
 

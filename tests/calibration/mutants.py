@@ -452,3 +452,28 @@ LAB05 = [
            edit(L5 + "templates/deployment.yaml", "imagePullPolicy:", "imagePullPolice:"),
            "renders, but kubectl apply --validate=strict refuses it"),
 ]
+
+# Lab 05 on a live sim (test_lab05_live.py): each runs only the checks it targets (and what
+# they require), and the failing message must say what the cluster showed.
+LAB05_LIVE = [
+    ClusterMutant("metric-name-typo-live", frozenset({"hpa.scales-on-load"}),
+                  edit(L5 + "values-prod.yaml", "metric: inference_requests_in_flight",
+                       "metric: inference_request_in_flight"),
+                  only=("chart.lint", "chart.renders", "release.installs", "hpa.scales-on-load"),
+                  says="FailedGetPodsMetric"),
+    ClusterMutant("selector-matches-both-colours-live", frozenset({"bluegreen.switch"}),
+                  edit(L5 + "templates/service.yaml", "    color: {{ .Values.activeColor }}\n", ""),
+                  only=("chart.lint", "chart.renders", "release.installs", "bluegreen.switch"),
+                  says="answers came from model"),
+]
+LAB05_LIVE += [
+    ClusterMutant("secret-key-missing", frozenset({"release.installs"}),
+                  edit(L5 + "templates/deployment.yaml", "                  key: API_KEY\n",
+                       "                  key: TOKEN\n"),
+                  only=("chart.lint", "chart.renders", "release.installs"),
+                  says="couldn't find key TOKEN"),
+    ClusterMutant("slow-scale-down", frozenset({"hpa.scale-down"}),
+                  edit(L5 + "values-prod.yaml", "stabilizationWindowSeconds: 30", "stabilizationWindowSeconds: 300"),
+                  only=("chart.lint", "chart.renders", "release.installs", "hpa.scales-on-load", "hpa.scale-down"),
+                  says="stabilizationWindowSeconds 300"),
+]

@@ -193,6 +193,16 @@ class RealCluster:
         """metrics.k8s.io through the client's ``CustomObjectsApi``-equivalent REST path."""
         return self.api.list("PodMetrics", namespace or self.namespace)
 
+    def pods_custom_metric(self, metric: str, label_selector: str | None = None,
+                           namespace: str | None = None) -> dict[str, float]:
+        """``GET /apis/custom.metrics.k8s.io/v1beta2/namespaces/<ns>/pods/*/<metric>``."""
+        from ..objects import quantity
+
+        query = [("labelSelector", label_selector)] if label_selector else []
+        out = self.api.request("GET", f"/apis/custom.metrics.k8s.io/v1beta2/namespaces/{namespace or self.namespace}"
+                                      f"/pods/*/{metric}", query=query, kind="MetricValueList", name=metric)
+        return {i["describedObject"]["name"]: quantity(str(i["value"])) for i in out.get("items") or []}
+
     def rollout_undo(self, deployment: str, to_revision: int | None = None, namespace: str | None = None) -> Obj:
         args = ["rollout", "undo", f"deployment/{deployment}", "-n", namespace or self.namespace]
         if to_revision:

@@ -58,6 +58,7 @@ def admit_custom(obj: Obj, old: Obj | None, warnings: list[str]) -> Obj:
     out.pop("status", None)
     return out
 _MUTABLE_POD_META = ("labels", "annotations", "ownerReferences")
+_SCALABLE = ("Deployment", "ReplicaSet", "StatefulSet")
 
 
 class ApiServer:
@@ -175,6 +176,12 @@ class ApiServer:
         new = self.admit(obj, cur)
         if cur is None:
             return self.store.create(new)
+        if (new["kind"] in _SCALABLE and "replicas" not in (obj.get("spec") or {})
+                and "replicas" in (cur.get("spec") or {})):
+            # kubectl apply's (and Helm's) three-way merge leaves a field that neither the last
+            # applied object nor this one set: the live count, which an HPA or `kubectl scale`
+            # owns, survives instead of being defaulted back to 1.
+            new["spec"]["replicas"] = cur["spec"]["replicas"]
         return self.update(new, cur)
 
     def update(self, new: Obj, cur: Obj) -> Obj:

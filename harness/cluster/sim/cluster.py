@@ -358,6 +358,19 @@ class SimCluster:
         (empty until a pod's containers have been scraped twice; see ``metrics.py``)."""
         return self.metrics.list(namespace or self.namespace)
 
+    def pods_custom_metric(self, metric: str, label_selector: str | None = None,
+                           namespace: str | None = None) -> dict[str, float]:
+        """The pods metric as ``custom.metrics.k8s.io`` serves it (custom_metrics.py), from Prometheus."""
+        if self.custom_metrics is None:
+            raise NotFound("the server could not find the requested resource (custom.metrics.k8s.io is not "
+                           "served: this cluster runs without custom_metrics)", kind="MetricValueList")
+        from .custom_metrics import MetricNotFound, MetricsUnavailable
+        try:
+            values = self.custom_metrics.pod_values(namespace or self.namespace, metric, label_selector)
+        except (MetricNotFound, MetricsUnavailable) as exc:
+            raise NotFound(str(exc), kind="MetricValueList", name=metric) from None
+        return {pod: milli / 1000 for pod, (milli, _ts) in values.items()}
+
     def rollout_undo(self, deployment: str, to_revision: int | None = None, namespace: str | None = None) -> Obj:
         """``kubectl rollout undo`` (k/kubectl ``polymorphichelpers/rollback.go``)."""
         d = self.get("Deployment", deployment, namespace)
