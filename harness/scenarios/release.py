@@ -207,6 +207,17 @@ def _install(ctx: ClusterLab) -> Release:
     return rel
 
 
+def _wait_settled(ctx: ClusterLab, timeout: float = 90) -> None:
+    """No pod terminating (a scale-down that just ended): the switch is measured on its own."""
+    def settled():
+        return not any(p["metadata"].get("deletionTimestamp") for p in ctx.cluster.list("Pod"))
+
+    try:
+        wait_for(settled, "terminating pods to be gone before the switch", timeout, progress=ctx.log)
+    except WaitTimeout:
+        pass            # measured anyway; failures say what they saw
+
+
 @dataclass
 class Switch:
     to: str
@@ -234,6 +245,7 @@ def switch(ctx: ClusterLab, to: str, *, settle_s: float = 6.0, concurrency: int 
     if key in ctx.observations:
         return ctx.observations[key]
     rel = install(ctx)
+    _wait_settled(ctx)
     values, manifests = render(ctx, to)
     tag = ((values.get("colors") or {}).get(to) or {}).get("tag", to)
     handle = start_load(rel.url + "/predict", duration_s=120, concurrency=concurrency, method="POST",

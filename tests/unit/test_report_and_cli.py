@@ -88,6 +88,7 @@ def test_cli_exit_2_for_unavailable_lab(capsys, monkeypatch):
 
     from harness import labs
 
+    monkeypatch.delenv("HARNESS_PREVIEW_LABS", raising=False)
     monkeypatch.setitem(labs.LABS, 4, dataclasses.replace(labs.LABS[4], available=False))
     assert main(["grade", "--lab", "4"]) == 2
     assert "not available yet" in " ".join(capsys.readouterr().out.split())
