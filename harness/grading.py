@@ -148,7 +148,8 @@ def grade(lab: Lab, submission: Path | str | None = None, *, backend: str = "doc
             report.checks.append(res)
             if on_result:
                 on_result(res)
-        report.plots = dict(ctx.observations.get("plots") or []) if hasattr(ctx, "observations") else {}
+        seen = getattr(ctx, "observations", None)
+        report.plots = dict(seen.get("plots") or []) if isinstance(seen, dict) else {}
         report.notices += [n for n in getattr(ctx, "notices", []) if n not in report.notices]
     report.duration_s = time.monotonic() - start
     return report

@@ -43,7 +43,7 @@ class StubDockerLab:
 
 
 @contextlib.contextmanager
-def stub_lab_session(lab, submission, *, backend="docker", timeouts=None, log=print):
+def stub_lab_session(lab, submission, *, backend="docker", timeouts=None, log=print, context=None):
     source = locate(lab, submission)
     with tempfile.TemporaryDirectory(prefix=f"stub-{lab.slug}-") as tmp:
         yield StubDockerLab(stage(lab, source, Path(tmp) / "context")), str(source)
