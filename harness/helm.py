@@ -155,3 +155,61 @@ def render(chart_dir: Path, values: dict[str, Any], *, release: str, namespace: 
         rel = f"{label or chart_dir.name}/{name.split('/', 1)[1] if '/' in name else name}"
         manifests += load_text(text, rel, budget)
     return manifests
+
+
+# ---- releases: helm install / upgrade / rollback against a cluster's API ------------------------
+@dataclass(frozen=True)
+class Revision:
+    revision: int
+    status: str            # deployed, superseded, failed, ...
+    manifest: str          # the objects this revision applied, as Helm stored them
+
+
+class Releases:
+    """``helm install|upgrade|rollback|history`` through Helm's engine, against the cluster a
+    kubeconfig names (a kind cluster, any context, or the sim's API: ``make cluster-up BACKEND=sim``).
+    Helm keeps each revision in a Secret ``sh.helm.release.v1.<name>.v<N>`` of the namespace."""
+
+    def __init__(self, kubeconfig: Path | str, namespace: str, context: str | None = None, timeout_s: int = 120):
+        h = _sdk()
+        self._h, self.namespace, self.timeout_s = h, namespace, timeout_s
+        self._cfg = h.Config(kubeconfig_path=str(kubeconfig), kube_context=context, namespace=namespace)
+
+    def close(self) -> None:
+        self._cfg.close()
+
+    def __enter__(self) -> "Releases":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except self._h.HelmError as exc:
+            raise GradingError(f"helm {what} failed: {_detail(exc)}", where=f"namespace {self.namespace}",
+                               fix="kubectl get events and kubectl describe the objects it names") from None
+
+    def install(self, chart_dir: Path, name: str, values: dict[str, Any]) -> Revision:
+        _need_chart(chart_dir)
+        return _revision(self._call("install", self._cfg.install, str(chart_dir), name, values,
+                                    namespace=self.namespace, timeout=self.timeout_s))
+
+    def upgrade(self, chart_dir: Path, name: str, values: dict[str, Any]) -> Revision:
+        _need_chart(chart_dir)
+        return _revision(self._call("upgrade", self._cfg.upgrade, str(chart_dir), name, values,
+                                    namespace=self.namespace, timeout=self.timeout_s))
+
+    def rollback(self, name: str, revision: int) -> None:
+        self._call("rollback", self._cfg.rollback, name, version=revision, timeout=self.timeout_s)
+
+    def history(self, name: str) -> list[Revision]:
+        return [_revision(r) for r in self._call("history", self._cfg.history, name) or []]
+
+    def manifest(self, name: str, revision: int) -> str:
+        return _revision(self._call("status", self._cfg.status, name, revision=revision)).manifest
+
+
+def _revision(r: dict) -> Revision:
+    return Revision(int(r.get("revision", 0)), str(r.get("status", "")), str(r.get("manifest", "")))
