@@ -396,3 +396,30 @@ def bluegreen_switch(ctx) -> str:
         raise CheckFailed(f"switching back (the rollback): {problem}")
     return (f"{first} -> {other}: {sw.load.total} requests, 0 failed, then every answer from {sw.expected_version}; "
             f"back to {first}: {back.load.total} requests, 0 failed, every answer from {back.expected_version}")
+
+
+@check("release.rollback", lab=LAB, points=2, requires=("release.installs",),
+       hint="every object must come from the chart and follow activeColor where it should (templates/service.yaml "
+            "spec.selector); nothing immutable may change between colours (a Deployment's spec.selector)",
+       doc=f"{HELM}/helm/helm_rollback/")
+def release_rollback(ctx) -> str:
+    """helm install prod, helm upgrade --set activeColor=<other>, helm rollback 1: revision 3 restores revision 1's objects"""
+    from ..scenarios import release
+
+    _live(ctx)
+    rt = release.helm_round_trip(ctx)
+    if rt.error:
+        raise CheckFailed(rt.error, details=rt.how)
+    changed = rt.changed(1, 2)
+    if not changed:
+        raise CheckFailed(f"helm upgrade --set activeColor={rt.other} changed no object: a rollback has nothing to "
+                          "restore, and the Service still selects the same pods", details=rt.how)
+    states = [(r.revision, r.status) for r in rt.history]
+    if states[-1:] != [(3, "deployed")] or [s for _, s in states[:-1]] != ["superseded"] * (len(states) - 1):
+        raise CheckFailed(f"helm history after the rollback: {states} (want revisions 1 and 2 superseded, 3 deployed)")
+    not_restored = rt.changed(1, 3)
+    if not_restored or not rt.manifests_equal:
+        raise CheckFailed("helm rollback to revision 1 left objects unlike revision 1's: "
+                          + (", ".join(not_restored) or "the stored manifest differs"), details=rt.how)
+    return (f"revision 2 (activeColor={rt.other}) changed {', '.join(changed)}; the rollback made revision 3, "
+            f"whose objects are revision 1's ({len(rt.live[1])} objects compared live); {rt.how}")

@@ -140,6 +140,10 @@ class Cluster(Protocol):
         """``kubectl rollout undo``: copy the template of an earlier revision's
         ReplicaSet (the previous one by default) into the Deployment."""
 
+    def write_kubeconfig(self, directory: Path) -> tuple[Path, str | None]:
+        """A self-contained kubeconfig file under ``directory`` (and its context) through which
+        kubectl and Helm's engine reach this cluster's API: the sim starts its REST API for it."""
+
     def collect_diagnostics(self, directory: Path) -> None:
         """Write events (by time), pods, nodes and recent container logs of this
         run's namespace under ``directory``, for a failed check's report."""

@@ -461,10 +461,21 @@ LAB05_LIVE = [
                        "metric: inference_request_in_flight"),
                   only=("chart.lint", "chart.renders", "release.installs", "hpa.scales-on-load"),
                   says="FailedGetPodsMetric"),
-    ClusterMutant("selector-matches-both-colours-live", frozenset({"bluegreen.switch"}),
+    ClusterMutant("selector-matches-both-colours-live", frozenset({"bluegreen.switch", "release.rollback"}),
                   edit(L5 + "templates/service.yaml", "    color: {{ .Values.activeColor }}\n", ""),
-                  only=("chart.lint", "chart.renders", "release.installs", "bluegreen.switch"),
+                  only=("chart.lint", "chart.renders", "release.installs", "bluegreen.switch", "release.rollback"),
                   says="answers came from model"),
+    # a label that follows activeColor in a Deployment's selector: installs, but every upgrade that
+    # switches colour is refused (spec.selector is immutable), so the release cannot move or roll back
+    ClusterMutant("selector-follows-active-colour", frozenset({"release.rollback"}),
+                  both(edit(L5 + "templates/deployment.yaml", "      color: {{ $color }}\n  template:",
+                            "      color: {{ $color }}\n      active: {{ eq $color $root.Values.activeColor | quote }}\n"
+                            "  template:"),
+                       edit(L5 + "templates/deployment.yaml", "        color: {{ $color }}\n      annotations:",
+                            "        color: {{ $color }}\n        active: {{ eq $color $root.Values.activeColor | quote }}"
+                            "\n      annotations:")),
+                  only=("chart.lint", "chart.renders", "release.installs", "release.rollback"),
+                  says="spec.selector: Invalid value"),
 ]
 LAB05_LIVE += [
     ClusterMutant("secret-key-missing", frozenset({"release.installs"}),

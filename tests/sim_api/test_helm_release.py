@@ -54,3 +54,39 @@ def test_helm_errors_say_what_failed(api_env):
             rel.install(CHART, "sentiment", {})
         with pytest.raises(GradingError, match="helm rollback failed"):
             rel.rollback("sentiment", 7)
+
+
+def test_helm_adopts_objects_that_carry_its_ownership_metadata(api_env):
+    """What release.rollback relies on: objects applied before (helm template | kubectl apply) carrying
+    Helm's managed-by label and release annotations become revision 1; without them Helm refuses."""
+    from harness.scenarios.release import _owned_by_release
+
+    prod = helm.load_values(CHART / "values-prod.yaml", "chart/values-prod.yaml")
+    rendered = helm.render(CHART, prod, release="sentiment", namespace="default")
+    bare = next(m for m in rendered if m.kind == "ConfigMap")
+    api_env.kubectl("apply", "-f", "-", input=json.dumps(bare.obj))
+    with helm.Releases(api_env.kubeconfig, "default", timeout_s=60) as rel:
+        with pytest.raises(GradingError, match="exists and cannot be imported into the current release"):
+            rel.install(CHART, "sentiment", prod)
+        for m in rendered:
+            api_env.kubectl("apply", "-f", "-", input=json.dumps(_owned_by_release(m, "default")))
+        first = rel.install(CHART, "sentiment", prod)
+    assert (first.revision, first.status) == (1, "deployed")
+    cm = json.loads(api_env.kubectl("get", "configmap", bare.name, "-o", "json").stdout)
+    assert cm["metadata"]["annotations"]["meta.helm.sh/release-name"] == "sentiment"
+
+
+def test_write_kubeconfig_reaches_the_same_cluster_from_sim_and_from_a_kubeconfig_context(api_env, tmp_path):
+    """Cluster.write_kubeconfig: the sim starts its REST API; a real cluster's context is flattened
+    into one file (Helm's engine reads one file, KUBECONFIG may list several)."""
+    import subprocess
+
+    from harness.cluster.kubeconfig import KubeconfigCluster
+
+    path, context = api_env.sim.write_kubeconfig(tmp_path / "sim")
+    flat, flat_context = KubeconfigCluster(kubeconfig=str(path)).write_kubeconfig(tmp_path / "real")
+    assert flat_context == context == "sim"
+    for kc in (path, flat):
+        out = subprocess.run(["kubectl", "--kubeconfig", str(kc), "--cache-dir", str(tmp_path / "cache"),
+                              "get", "namespace", "default", "-o", "name"], capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == "namespace/default", out.stderr

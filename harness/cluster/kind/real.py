@@ -213,5 +213,16 @@ class RealCluster:
             self.warnings.append(res.output)
         return self.get("Deployment", deployment, namespace)
 
+    def write_kubeconfig(self, directory: Path) -> tuple[Path, str | None]:
+        """``kubectl config view --minify --flatten --raw``: this context alone, credentials inlined,
+        in one file (Helm's engine reads one kubeconfig file; KUBECONFIG may list several)."""
+        res = self.kubectl("config", "view", "--minify", "--flatten", "--raw",
+                           verb="write a kubeconfig for Helm")
+        path = Path(directory) / "kubeconfig"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(res.stdout)
+        path.chmod(0o600)
+        return path, self.kubectl.context
+
     def collect_diagnostics(self, directory: Path) -> None:
         diagnostics.collect(self, Path(directory))

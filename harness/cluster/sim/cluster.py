@@ -103,6 +103,7 @@ class SimCluster:
         self._delay, self._tick, self._seed, self._probe_workers = propagation_delay, tick, seed, probe_workers
         self._router_seed = seed if router_seed is None else router_seed
         self._started = self._stopped = False
+        self._api_server = None           # the REST API, started on demand (write_kubeconfig)
         if runtime is not None:
             self._build(runtime)
 
@@ -177,6 +178,8 @@ class SimCluster:
             return
         self._stopped = True
         try:
+            if self._api_server is not None:
+                self._api_server.stop()
             self.loop.stop()
         finally:
             try:
@@ -403,6 +406,24 @@ class SimCluster:
         out = self.api.update(self.api.admit(d, d), d)
         self._touch()
         return out
+
+    def write_kubeconfig(self, directory: Path) -> tuple[Path, str | None]:
+        """A kubeconfig for this cluster's REST API (started on 127.0.0.1 on first use, stopped with
+        the cluster), so that kubectl and Helm's engine reach the grading cluster as they would kind."""
+        if self._api_server is None:
+            from .api import ApiHttpServer
+            self._api_server = ApiHttpServer(self)
+            self._api_server.start()
+        path = Path(directory) / "kubeconfig"
+        cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "sim",
+               "clusters": [{"name": "sim", "cluster": {"server": self._api_server.url}}],
+               "users": [{"name": "sim", "user": {}}],
+               "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim",
+                                                        "namespace": self.namespace}}]}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        path.chmod(0o600)
+        return path, "sim"
 
     def collect_diagnostics(self, directory: Path) -> None:
         directory = Path(directory)
