@@ -213,3 +213,57 @@ class Releases:
 
 def _revision(r: dict) -> Revision:
     return Revision(int(r.get("revision", 0)), str(r.get("status", "")), str(r.get("manifest", "")))
+
+
+# ---- `python -m harness.helm template|lint`: the same engine by hand, for a learner without helm ----
+def _set(pairs: list[str]) -> dict[str, Any]:
+    """``--set a.b=c``: nested keys, values as Helm reads them (true/false/numbers, else strings)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        value: Any = _sdk().values_from_yaml(f"v: {raw}")["v"] if raw else ""
+        node = out
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m harness.helm",
+                                 description="helm template / helm lint --strict through Helm's engine (helm-python-sdk)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("template", help="like `helm template RELEASE CHART -f VALUES [--set k=v] [-n NS]`")
+    t.add_argument("release")
+    t.add_argument("chart", type=Path)
+    lnt = sub.add_parser("lint", help="like `helm lint --strict CHART -f VALUES`")
+    lnt.add_argument("chart", type=Path)
+    for p in (t, lnt):
+        p.add_argument("-f", "--values", action="append", type=Path, default=[])
+        p.add_argument("--set", action="append", default=[])
+    t.add_argument("-n", "--namespace", default="default")
+    args = ap.parse_args(argv)
+    try:
+        values = merged_values(args.values, args.chart, _set(args.set))
+        if args.cmd == "lint":
+            msgs = lint(args.chart, values)
+            for m in msgs:
+                print(m)
+            failed = any(m.severity in ("warning", "error") for m in msgs)    # --strict: warnings fail too
+            print(f"1 chart(s) linted, {1 if failed else 0} chart(s) failed")
+            return 1 if failed else 0
+        for m in render(args.chart, values, release=args.release, namespace=args.namespace):
+            import yaml
+            print(f"---\n# Source: {m.file}\n" + yaml.safe_dump(m.obj, sort_keys=False), end="")
+        return 0
+    except (GradingError, RenderError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,7 +3,8 @@
 The README stays the single source of truth: every ``##`` section becomes a
 markdown cell (its text and the commands it shows), and after some sections the
 cells that run those steps are inserted (:data:`STEPS`): build and run the
-image, ``kubectl apply/get/describe``, ``hey``, and grading through ``./grade``.
+image, ``kubectl apply/get/describe``, ``hey``, Helm (the ``helm`` CLI, or the same engine
+through ``python -m harness.helm``), and grading through ``./grade``.
 
 Two files per lab, in the lab folder:
 
@@ -107,6 +108,31 @@ def _hey(n: int) -> Step:
                             f"kubectl get hpa -n {ns}\n"))
 
 
+# Lab 05: the helm CLI when the learner has it, else the same engine through the project's venv
+HELM = 'HELM=helm; command -v helm >/dev/null || HELM="../../.venv/bin/python -m harness.helm"\n'
+
+
+def _chart_cells(n: int) -> list[Step]:
+    ns = NAMESPACE.format(n=n)
+    return [
+        Step("lint", bash(HELM, "$HELM lint --strict chart -f chart/values-dev.yaml\n",
+                          "$HELM lint --strict chart -f chart/values-prod.yaml\n")),
+        Step("template", bash(HELM, "# what dev renders (prod adds the HPA and the PDB)\n",
+                              "$HELM template sentiment chart -f chart/values-dev.yaml | head -60\n")),
+        Step("apply", bash(NEEDS_CLUSTER, HELM,
+                           f"kubectl create namespace {ns} --dry-run=client -o yaml | kubectl apply -f -\n",
+                           f"kubectl create secret generic sentiment-api-key -n {ns} "
+                           "--from-literal=API_KEY=\"$(python3 -c 'import secrets; print(secrets.token_hex(12))')\" "
+                           "--dry-run=client -o yaml | kubectl apply -f -\n",
+                           "# helm template | kubectl apply: what `helm install` would create, without a release\n",
+                           f"$HELM template sentiment chart -f chart/values-prod.yaml -n {ns} | kubectl apply -n {ns} -f -\n")),
+        Step("get", bash(NEEDS_CLUSTER, f"kubectl get deployments,pods,services,hpa -n {ns} -o wide\n")),
+        Step("describe", bash(NEEDS_CLUSTER, f"kubectl describe hpa -n {ns} | head -40\n",
+                              f"kubectl describe service sentiment -n {ns} | head -20\n",
+                              f"kubectl get events -n {ns} --sort-by=.lastTimestamp | tail -20\n")),
+    ]
+
+
 STEPS: dict[int, dict[str, list[Step]]] = {
     1: {"Tasks": [
             Step("build", bash(NEEDS_DOCKER, HEAVY, "docker build -t sentiment:dev .\n")),
@@ -124,6 +150,8 @@ STEPS: dict[int, dict[str, list[Step]]] = {
         "How to grade": [_cleanup(3), *_grade(3)]},
     4: {"Tasks": [*_namespace_cells(4, "deployments,pods,httproutes"), _diff("04-gpu-canary", "manifests")],
         "How to grade": [_cleanup(4), *_grade(4)]},
+    5: {"Tasks": [*_chart_cells(5), _diff("05-helm-autoscaling", "chart")],
+        "How to grade": [_cleanup(5), *_grade(5)]},
 }
 
 

@@ -10,10 +10,10 @@ from .lab02 import IMAGE_V1
 from .lab03 import IMAGE_V2
 
 LAB = Lab(5, "05-helm-autoscaling", "Helm, custom-metric autoscaling and blue/green", context="cluster",
-          available=False, checks="harness.checks.lab05", manifests_from="chart",
+          checks="harness.checks.lab05", manifests_from="chart",
           images=(ImagePlan(IMAGE_V1, "ref"), ImagePlan(IMAGE_V2, "v2")),
           # the sim scrapes pods with a real Prometheus every second and syncs HPAs every 5 s
           sim_options={"custom_metrics": True, "scrape_interval": 1.0, "hpa_sync_period": 5.0,
                        "metrics_resolution": 5.0},
-          # kind: the custom-metrics addon (Prometheus + prometheus-adapter) is still to come
-          kind_options={"addons": ("metrics-server",)})
+          # kind: Prometheus + prometheus-adapter (harness/cluster/kind/addons.py, custom-metrics)
+          kind_options={"addons": ("metrics-server", "custom-metrics")})

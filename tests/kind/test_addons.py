@@ -201,3 +201,33 @@ def test_traefiks_image_tag_is_checked(tools, api, apiserver, fast):
     with pytest.raises(Stuck, match=r"deployment mlops-gateway/traefik runs image docker.io/library/traefik:latest, "
                                     r"not docker.io/library/traefik:v3.5.0"):
         install(GATEWAY_API, kubectl(), api, fast)
+
+
+def test_custom_metrics_adapter_serves_the_sims_rules_and_registers_custom_metrics_only():
+    """The kind addon's adapter and the sim's custom.metrics.k8s.io read the same rules
+    (harness/cluster/addons/custom-metrics-rules.yaml), with <<.Window>> filled for kind; the
+    APIServices are custom.metrics.k8s.io's, so metrics-server keeps metrics.k8s.io."""
+    from harness.cluster.kind.addons import ADDONS_DIR, CUSTOM_METRICS, CUSTOM_METRICS_WINDOW
+
+    docs = [d for p in CUSTOM_METRICS.files for d in yaml.safe_load_all(p.read_text()) if d]
+    cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "adapter-config")
+    rules = (ADDONS_DIR / "custom-metrics-rules.yaml").read_text().replace("<<.Window>>", CUSTOM_METRICS_WINDOW)
+    assert yaml.safe_load(cm["data"]["config.yaml"]) == yaml.safe_load(rules)
+    assert "<<.Window>>" not in cm["data"]["config.yaml"]
+    services = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "APIService")
+    assert services == ["v1beta1.custom.metrics.k8s.io", "v1beta2.custom.metrics.k8s.io"]
+    adapter = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "prometheus-adapter")
+    args = adapter["spec"]["template"]["spec"]["containers"][0]["args"]
+    prometheus = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "prometheus")
+    assert f"--prometheus-url=http://{prometheus['metadata']['name']}.{prometheus['metadata']['namespace']}.svc:9090/" in args
+
+
+def test_a_broken_custom_metrics_object_is_caught_by_the_validators(tmp_path, monkeypatch):
+    from harness.cluster.kind import addons as mod
+
+    bad = tmp_path / "addons" / "custom-metrics-adapter.yaml"
+    bad.parent.mkdir()
+    bad.write_text(mod.CUSTOM_METRICS.parts[1].bundled[0].read_text().replace("versionPriority:", "versionPriorty:", 1))
+    part = mod.Part("prometheus-adapter", (bad,))
+    count, errors = bundled_errors(mod.Addon("custom-metrics", "monitoring", "prometheus-adapter", parts=(part,)))
+    assert count > 0 and any("versionPriorty" in e for e in errors), errors

@@ -131,3 +131,25 @@ def test_no_chart_yaml(tmp_path):
     with pytest.raises(GradingError) as e:
         helm.lint(tmp_path)
     assert "Chart.yaml" in str(e.value)
+
+
+def test_the_by_hand_cli_templates_and_lints_like_helm(capsys, tmp_path):
+    """``python -m harness.helm``: what the Lab 05 notebook runs when the learner has no helm CLI."""
+    import yaml
+
+    prod = str(SOLUTION / "values-prod.yaml")
+    assert helm.main(["template", "sentiment", str(SOLUTION), "-f", prod, "--set", "activeColor=green",
+                      "-n", "team"]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    svc = next(d for d in docs if d["kind"] == "Service")
+    assert svc["spec"]["selector"]["color"] == "green" and len(docs) == 6
+    assert helm.main(["lint", str(SOLUTION), "-f", prod]) == 0
+    assert "0 chart(s) failed" in capsys.readouterr().out
+    broken = tmp_path / "chart"
+    shutil.copytree(SOLUTION, broken)
+    (broken / "Chart.yaml").write_text((broken / "Chart.yaml").read_text().replace("apiVersion: v2", "apiVersion: v1"))
+    assert helm.main(["lint", str(broken), "-f", prod]) == 1
+    assert "1 chart(s) failed" in capsys.readouterr().out
+    (broken / "templates" / "hpa.yaml").write_text("{{ .Values.nope | nosuchfunction }}\n")
+    assert helm.main(["template", "x", str(broken), "-f", prod]) == 1
+    assert "nosuchfunction" in capsys.readouterr().err

@@ -16,6 +16,15 @@ they must stay valid for a real API server (tests/kind/test_addons.py).
   install manifest of its own (its documented paths are the Helm chart, or an RBAC example bound
   to ``default/traefik-controller``), so its Deployment, least-privilege RBAC and GatewayClass are
   ours, pinned by image tag. Ready when GatewayClass ``mlops-labs`` is ``Accepted=True``. Lab 04.
+* custom-metrics: Prometheus v2.53.4 (``addons/custom-metrics-prometheus.yaml``: ours, pinned by
+  image tag, scraping annotated pods with upstream's ``kubernetes-pods`` job every 5 s), then
+  prometheus-adapter v0.12.0 (``addons/custom-metrics-adapter.yaml``: upstream's
+  ``deploy/manifests`` folder with the changes its header lists; the rules are
+  ``addons/custom-metrics-rules.yaml``, the sim's too). prometheus-adapter rather than KEDA: the
+  HPA the learner writes stays a plain ``autoscaling/v2`` ``type: Pods`` metric, the same object on
+  sim and kind, and ``kubectl get hpa`` shows it; KEDA would replace it with a ScaledObject that
+  owns a generated HPA. Ready when ``kubectl get --raw /apis/custom.metrics.k8s.io/v1beta2``
+  answers. Lab 05.
 
 What landed is checked after every install: the CRDs' ``gateway.networking.k8s.io/bundle-version``
 annotation and each Deployment's image tag (and metrics-server's flag). A part whose upstream
@@ -110,7 +119,18 @@ GATEWAY_API = Addon(
     answers=("get", "gatewayclass", GATEWAY_CLASS, "-o",
              'jsonpath={.status.conditions[?(@.type=="Accepted")].status}'),
     expect="True")
-ADDONS = {a.name: a for a in (METRICS_SERVER, GATEWAY_API)}
+PROMETHEUS_VERSION, ADAPTER_VERSION = "v2.53.4", "v0.12.0"
+CUSTOM_METRICS_WINDOW = "30s"        # <<.Window>> of custom-metrics-rules.yaml: 6 scrapes at 5 s
+CUSTOM_METRICS = Addon(
+    "custom-metrics", "monitoring", "prometheus-adapter",
+    parts=(Part(f"Prometheus {PROMETHEUS_VERSION}", (ADDONS_DIR / "custom-metrics-prometheus.yaml",),
+                deployment=("monitoring", "prometheus"), image=f"quay.io/prometheus/prometheus:{PROMETHEUS_VERSION}"),
+           Part(f"prometheus-adapter {ADAPTER_VERSION}", (ADDONS_DIR / "custom-metrics-adapter.yaml",),
+                deployment=("monitoring", "prometheus-adapter"),
+                image=f"registry.k8s.io/prometheus-adapter/prometheus-adapter:{ADAPTER_VERSION}",
+                args=("--prometheus-url=http://prometheus.monitoring.svc:9090/",))),
+    answers=("get", "--raw", "/apis/custom.metrics.k8s.io/v1beta2"))
+ADDONS = {a.name: a for a in (METRICS_SERVER, GATEWAY_API, CUSTOM_METRICS)}
 
 
 def available(d: Obj) -> bool:
