@@ -349,7 +349,7 @@ def hpa_scale_down(ctx) -> str:
 
     c = ca.contrast(ctx)
     if c.below_min or c.above_max:
-        seen = sorted({r for _, _, r, _ in c.series})
+        seen = sorted({r for _, phase, r, _ in c.series if phase in ca.BOUNDED_PHASES})
         raise CheckFailed(f"replicas {seen} left the HPA's bounds {c.min_replicas}-{c.max_replicas}")
     if c.scale_down_window_s > MAX_SCALE_DOWN_WINDOW_S:
         raise CheckFailed(f"behavior.scaleDown.stabilizationWindowSeconds {c.scale_down_window_s} s: prod must give "

@@ -101,6 +101,10 @@ def _cpu_hpa(hpa: Manifest) -> dict:
                          "name": "cpu", "target": {"type": "Utilization", "averageUtilization": CPU_TARGET}}}]}}
 
 
+# the phases whose replicas the chart's HPA decides (hpa.scale-down judges its bounds there)
+BOUNDED_PHASES = ("custom", "after")
+
+
 class _Sampler:
     def __init__(self, ctx, rel: Release, obs: Contrast):
         self.ctx, self.rel, self.obs, self.t0 = ctx, rel, obs, time.monotonic()
@@ -117,8 +121,9 @@ class _Sampler:
         except (ApiError, AttributeError):
             flight = None
         self.obs.series.append((self.now(), phase, r, flight))
-        self.obs.below_min |= r < self.obs.min_replicas
-        self.obs.above_max |= r > self.obs.max_replicas
+        if phase in BOUNDED_PHASES:     # the chart's HPA at work; before Lab 03's first sync the Deployment has 1
+            self.obs.below_min |= r < self.obs.min_replicas
+            self.obs.above_max |= r > self.obs.max_replicas
         return r
 
 
