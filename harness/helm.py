@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("chart", type=Path)
     lnt = sub.add_parser("lint", help="like `helm lint --strict CHART -f VALUES`")
     lnt.add_argument("chart", type=Path)
+    lnt.add_argument("--strict", action="store_true", help="accepted for helm's syntax: warnings always fail")
     for p in (t, lnt):
         p.add_argument("-f", "--values", action="append", type=Path, default=[])
         p.add_argument("--set", action="append", default=[])
