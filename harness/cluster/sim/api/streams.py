@@ -1,10 +1,12 @@
 """``pods/x/exec`` and ``pods/x/portforward`` over WebSocket, as kubectl 1.32 and the Python client speak them.
 
-exec (non-interactive): subprotocols ``v5.channel.k8s.io`` / ``v4.channel.k8s.io``; each binary
-message starts with a channel byte: 1 stdout, 2 stderr, 3 a ``Status`` (``NonZeroExitCode`` with
-the code as cause ``ExitCode``, which kubectl turns into its own exit code). The command runs through
-the sim runtime (``docker exec`` on the pod's container). ``-i``/``-t`` are refused with a Status
-saying so; ``attach`` is not served.
+exec: subprotocols ``v5.channel.k8s.io`` / ``v4.channel.k8s.io``; each binary message starts with a
+channel byte: 0 stdin, 1 stdout, 2 stderr, 3 a ``Status`` (``NonZeroExitCode`` with the code as cause
+``ExitCode``, which kubectl turns into its own exit code), 4 a terminal resize, 255 (v5) the end of
+stdin. The command runs as ``docker exec`` on the pod's container: without ``-i``/``-t`` it runs to
+the end and its output is sent; with them it is attached through docker's hijacked socket, stdin
+and resizes go in and output streams out as it comes (``kubectl exec -it POD -- sh`` is a shell).
+The fake runtime (tests) refuses ``-i``/``-t`` with a Status saying so; ``attach`` is not served.
 
 port-forward: kubectl's ``SPDY/3.1+portforward.k8s.io`` (a SPDY/3.1 connection tunnelled in binary
 messages, :mod:`.spdy`): per forwarded connection the client opens an ``error`` and a ``data`` stream
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+import time
 
 from aiohttp import WSMsgType, web
 
@@ -92,8 +95,12 @@ async def _exec(request: web.Request, sim, pod) -> web.StreamResponse:
     await ws.prepare(request)
     try:
         if q.get("stdin") in ("true", "1") or q.get("tty") in ("true", "1"):
-            await ws.send_bytes(_status(1, cmd, "the sim's API server runs non-interactive commands only: drop -i "
-                                                "and -t (kubectl exec POD -- CMD ARGS...)"))
+            if getattr(sim.runtime, "client", None) is None:     # the fake runtime runs no processes
+                await ws.send_bytes(_status(1, cmd, "this sim runtime runs non-interactive commands only: drop -i "
+                                                    "and -t (kubectl exec POD -- CMD ARGS...)"))
+                return ws
+            await _interactive(ws, sim, cid, cmd, stdin=q.get("stdin") in ("true", "1"),
+                               tty=q.get("tty") in ("true", "1"))
             return ws
         code, out, err = await asyncio.to_thread(_run, sim, cid, cmd)
         if out and q.get("stdout", "true") in ("true", "1"):
@@ -104,6 +111,108 @@ async def _exec(request: web.Request, sim, pod) -> web.StreamResponse:
     finally:
         await ws.close()
     return ws
+
+
+# ---- interactive exec (-i, -t): a docker exec attached through a hijacked socket ----------------------
+def _attach(sim, cid: str, cmd: list[str], stdin: bool, tty: bool):
+    api = sim.runtime.client.api
+    ex = api.exec_create(cid, cmd, stdin=stdin, stdout=True, stderr=True, tty=tty)
+    sock = api.exec_start(ex["Id"], tty=tty, socket=True)
+    raw = getattr(sock, "_sock", sock)          # docker's SocketIO wraps the connection's socket
+    raw.setblocking(False)
+    return ex["Id"], raw, sock
+
+
+def _exit_code(sim, exec_id: str) -> int:
+    api = sim.runtime.client.api
+    for _ in range(50):                          # the exec is marked stopped a moment after its output ends
+        info = api.exec_inspect(exec_id)
+        if not info.get("Running"):
+            return info.get("ExitCode") if info.get("ExitCode") is not None else 1
+        time.sleep(0.05)
+    return 1
+
+
+def _frames(buf: bytearray) -> list[tuple[int, bytes]]:
+    """Docker's multiplexed stream (no tty): 8-byte headers [stream, 0, 0, 0, size (big-endian)]."""
+    out = []
+    while len(buf) >= 8:
+        size = struct.unpack(">I", bytes(buf[4:8]))[0]
+        if len(buf) < 8 + size:
+            break
+        out.append((2 if buf[0] == 2 else 1, bytes(buf[8:8 + size])))
+        del buf[:8 + size]
+    return out
+
+
+async def _interactive(ws: web.WebSocketResponse, sim, cid: str, cmd: list[str], *, stdin: bool, tty: bool) -> None:
+    """kubectl's channels: 0 stdin, 1 stdout, 2 stderr, 3 the Status, 4 terminal resize ({"Width","Height"}),
+    255 close (v5: ``[255, 0]`` is the end of stdin). With a tty, docker sends one raw stream (stdout)."""
+    import socket as _socket
+
+    try:
+        exec_id, raw, keep = await asyncio.to_thread(_attach, sim, cid, cmd, stdin, tty)
+    except Exception as exc:  # noqa: BLE001 - what docker says (container gone, no such executable)
+        await ws.send_bytes(b"\x02" + f"{exc}\n".encode())
+        await ws.send_bytes(_status(126, cmd))
+        return
+    loop = asyncio.get_running_loop()
+    api = sim.runtime.client.api
+
+    async def from_container() -> None:
+        buf = bytearray()
+        while True:
+            try:
+                data = await loop.sock_recv(raw, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if tty:
+                await ws.send_bytes(b"\x01" + data)
+                continue
+            buf += data
+            for ch, payload in _frames(buf):
+                await ws.send_bytes(bytes([ch]) + payload)
+
+    def close_stdin() -> None:
+        try:
+            raw.shutdown(_socket.SHUT_WR)
+        except OSError:
+            pass
+
+    async def from_client() -> None:
+        async for msg in ws:
+            if msg.type != WSMsgType.BINARY or not msg.data:
+                continue
+            ch, data = msg.data[0], msg.data[1:]
+            if ch == 0 and stdin:
+                await loop.sock_sendall(raw, data)
+            elif ch == 4 and tty:
+                try:
+                    size = json.loads(data)
+                    await asyncio.to_thread(api.exec_resize, exec_id, height=int(size["Height"]),
+                                            width=int(size["Width"]))
+                except Exception:  # noqa: BLE001 - a bad resize message or a finished exec: ignored
+                    pass
+            elif ch == 255 and data[:1] == b"\x00":
+                close_stdin()
+        close_stdin()                            # the client went away: stdin ends
+
+    reader = asyncio.create_task(from_container())
+    writer = asyncio.create_task(from_client())
+    try:
+        done, _ = await asyncio.wait({reader, writer}, timeout=EXEC_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        if writer in done and reader not in done:    # the client is gone: give the process 5 s to end
+            await asyncio.wait({reader}, timeout=5)
+    finally:
+        for t in (reader, writer):
+            t.cancel()
+        raw.close()
+        keep.close()
+    if not ws.closed:
+        code = await asyncio.to_thread(_exit_code, sim, exec_id)
+        await ws.send_bytes(_status(code, cmd))
 
 
 # ---- port-forward ----------------------------------------------------------------------------------------
