@@ -39,7 +39,7 @@ run kubectl get pods,svc,hpa
 pod=$(kubectl get pods -l app.kubernetes.io/name=sentiment -o jsonpath='{.items[0].metadata.name}')
 run kubectl describe pod "$pod"
 run kubectl logs deployment/sentiment --tail=5
-sleep 12                    # metrics-server needs two scrapes of a pod
+for i in $(seq 40); do kubectl top pod >/dev/null 2>&1 && break; sleep 1; done   # metrics-server: two scrapes
 run kubectl top pod
 run kubectl scale deployment/sentiment --replicas=3
 run kubectl rollout status deployment/sentiment --timeout=120s

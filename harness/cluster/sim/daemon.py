@@ -116,6 +116,7 @@ class NodePorts:
         self.proxies = ProxyManager(sim._resolve)   # noqa: SLF001 - the Service resolver the sim's proxies use
         self.errors: list[str] = []
         self._lock = threading.Lock()
+        self._ports: dict[tuple, int] = {}      # (namespace, service, port) -> the nodePort it listens on
 
     def sync(self, _ev: str = "", obj: dict | None = None) -> None:
         if obj is not None and obj.get("kind") != "Service":
@@ -128,12 +129,14 @@ class NodePorts:
                         if p.get("nodePort"):
                             want[(svc["metadata"]["namespace"], svc["metadata"]["name"], p["port"])] = p["nodePort"]
             for key in self.proxies.keys():
-                if key not in want:
+                if want.get(key) != self._ports.get(key):     # deleted, or its nodePort changed
                     self.proxies.close(key)
+                    self._ports.pop(key, None)
             for key, port in want.items():
                 if key not in self.proxies.keys():
                     try:
                         self.proxies.ensure(key, port)
+                        self._ports[key] = port
                     except OSError as exc:
                         msg = f"nodePort {port} of service {key[0]}/{key[1]}: {exc}"
                         if msg not in self.errors[-5:]:
@@ -149,7 +152,7 @@ class GatewayPorts:
         self.sim = sim
         self.errors: list[str] = []
         self._lock = threading.Lock()
-        self._open: set[tuple] = set()
+        self._open: dict[tuple, int] = {}       # (gateway, namespace, name, listener) -> its port
 
     def sync(self, _ev: str = "", obj: dict | None = None) -> None:
         if obj is not None and obj.get("kind") != "Gateway":
@@ -166,14 +169,14 @@ class GatewayPorts:
                         want[("gateway", gw["metadata"]["namespace"], gw["metadata"]["name"], lst["name"])] = \
                             lst["port"]
             for key in list(self._open):
-                if key not in want:
+                if want.get(key) != self._open[key]:         # deleted, or its port changed
                     server.close(key)
-                    self._open.discard(key)
+                    del self._open[key]
             for key, port in want.items():
                 if key not in self._open:
                     try:
                         server.ensure(key, port)
-                        self._open.add(key)
+                        self._open[key] = port
                     except OSError as exc:
                         msg = f"gateway {key[1]}/{key[2]} listener {key[3]} on port {port}: {exc}"
                         if msg not in self.errors[-5:]:
