@@ -8,6 +8,7 @@ check reads.
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
@@ -243,6 +244,30 @@ def remove_image(tag: str) -> None:
         client().images.remove(tag, force=True, noprune=True)
     except Exception:  # noqa: BLE001 - already gone
         pass
+
+
+OWNER = f"{LABEL}.pid"        # the grading process that started a container (Lab 01's runs)
+
+
+def owner_labels() -> dict[str, str]:
+    return {LABEL: "1", OWNER: str(os.getpid())}
+
+
+def sweep_orphaned_containers() -> int:
+    """Remove the grader's containers whose owning process is gone (a grading killed with SIGKILL,
+    as the class runner does after its grace period); returns how many."""
+    from .cluster.sim.docker_runtime import _pid_alive
+
+    n = 0
+    for ct in client().containers.list(all=True, filters={"label": OWNER}):
+        pid = ct.labels.get(OWNER, "")
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            try:
+                ct.remove(force=True)
+                n += 1
+            except Exception:  # noqa: BLE001 - removed meanwhile
+                pass
+    return n
 
 
 def remove_labelled_containers(label: str = LABEL) -> int:

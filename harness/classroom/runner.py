@@ -5,8 +5,9 @@ started with ``start_new_session=True``, so that:
 
 * a submission that hangs is stopped at its timeout: SIGINT to its whole process
   group (the grader tears its cluster and containers down, as on Ctrl-C), then
-  SIGKILL after a grace period, then a sweep of sim containers whose owning process
-  is gone (:func:`harness.cluster.sim.docker_runtime.sweep_stale`);
+  SIGKILL after a grace period, then a sweep of the containers whose owning process
+  is gone: sim pods (:func:`harness.cluster.sim.docker_runtime.sweep_stale`) and Lab 01's
+  runs (:func:`harness.images.sweep_orphaned_containers`);
 * Ctrl-C reaches only this process: it stops every running grading the same way,
   cancels the queued ones, and sweeps;
 * a crash of one grading is one row (``ungradable: ...``), never the end of the class.
@@ -113,10 +114,11 @@ def stop(proc: subprocess.Popen, grace: float = STOP_GRACE_S) -> None:
 
 
 def sweep() -> int:
-    """Remove sim containers whose owning grading is gone; 0 without Docker."""
+    """Remove the containers whose owning grading is gone (sim pods, Lab 01's runs); 0 without Docker."""
     try:
         from ..cluster.sim.docker_runtime import sweep_stale
-        return sweep_stale()
+        from ..images import sweep_orphaned_containers
+        return sweep_stale() + sweep_orphaned_containers()
     except Exception:  # noqa: BLE001 - no Docker engine: nothing can be left
         return 0
 

@@ -115,7 +115,7 @@ class DockerLab:
         port = self.container_port()
         c = images.client().containers.run(
             self.tag, detach=True, name=name, environment=env or {},
-            labels={images.LABEL: "1"}, ports={f"{port}/tcp": ("127.0.0.1", None)},
+            labels=images.owner_labels(), ports={f"{port}/tcp": ("127.0.0.1", None)},
             mem_limit=budget.CONTAINER_MEMORY_BYTES, memswap_limit=budget.CONTAINER_MEMORY_BYTES,
             pids_limit=budget.CONTAINER_PIDS, security_opt=["no-new-privileges"])
         host_port = None
