@@ -23,7 +23,7 @@ from .runner import GRADED, Job, Outcome, Runner
 
 # Per-submission limits: a full grading of the reference solution takes a few
 # minutes on a 2-core laptop; a grading over this is a hang, reported as `timeout`.
-DEFAULT_TIMEOUT_S = {1: 900, 2: 600, 3: 900, 4: 900}
+DEFAULT_TIMEOUT_S = {1: 900, 2: 600, 3: 900, 4: 900, 5: 900}
 
 
 def out_dir_for(lab_number: int) -> Path:
