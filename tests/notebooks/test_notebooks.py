@@ -22,6 +22,10 @@ from harness import notebooks
 from harness.labs import LABS, REPO_ROOT
 
 LABS_ = [lab for lab in LABS.values() if lab.available]
+# The learner notebooks whose grade cell runs in CI (it grades the starter on sim, which fails some
+# checks: exit 1). Measured starter gradings on sim: Lab 01 about 15 s, 02 2.3 s, 04 1.4 s, 05 27 s;
+# Lab 03's takes 158 s (its HPA scenarios wait out their timeouts), so its grade cell is skipped here.
+GRADED_STARTERS = {1, 2, 4, 5}
 
 
 def _tree(*roots: Path) -> dict[str, tuple[int, int]]:
@@ -90,7 +94,8 @@ def test_notebook_executes_headless(lab, variant, monkeypatch, request):
     if kubeconfig:
         monkeypatch.setenv("KUBECONFIG", kubeconfig)
     monkeypatch.setenv("LABS_NOTEBOOK_HEAVY", "0")
-    monkeypatch.setenv("LABS_NOTEBOOK_GRADE", "1" if lab.number == 1 and learner else "0")
+    graded = learner and lab.number in GRADED_STARTERS
+    monkeypatch.setenv("LABS_NOTEBOOK_GRADE", "1" if graded else "0")
     monkeypatch.setenv("BACKEND", "sim")
     nb = nbformat.read(lab.starter / variant, as_version=4)
     before = _tree(REPO_ROOT / "labs", REPO_ROOT / "solutions")
@@ -105,6 +110,6 @@ def test_notebook_executes_headless(lab, variant, monkeypatch, request):
         assert "kubectl has no reachable cluster" not in outputs, outputs[-2000:]
         assert f"namespace/{notebooks.NAMESPACE.format(n=lab.number)}" in outputs, outputs[-2000:]
         assert "deployment.apps/" in outputs, outputs[-2000:]
-    if lab.number == 1 and learner:
+    if graded:
         assert "exit 1 (0 all passed" in outputs, outputs[-2000:]   # the starter was graded: some checks fail
     assert _tree(REPO_ROOT / "labs", REPO_ROOT / "solutions") == before, "the notebook changed files"
