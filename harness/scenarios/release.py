@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import json
 import secrets
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 from .. import helm
 from ..cluster.base import ApiError
@@ -302,8 +306,6 @@ def _declared(obj: dict) -> object:
 
 
 def _live_objects(ctx: ClusterLab, manifest: str) -> dict[str, object]:
-    import yaml
-
     found: dict[str, object] = {}
     for doc in yaml.safe_load_all(manifest):
         if not isinstance(doc, dict) or not doc.get("kind"):
@@ -330,9 +332,6 @@ def helm_round_trip(ctx: ClusterLab) -> RoundTrip:
     revision 1; the live objects are read after each step."""
     if "helm-round-trip" in ctx.observations:
         return ctx.observations["helm-round-trip"]
-    import tempfile
-    from pathlib import Path
-
     rel = install(ctx)
     other = "green" if rel.active == "blue" else "blue"
     rt = RoundTrip(other)

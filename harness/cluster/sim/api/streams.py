@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import struct
 import time
 
@@ -148,8 +149,6 @@ def _frames(buf: bytearray) -> list[tuple[int, bytes]]:
 async def _interactive(ws: web.WebSocketResponse, sim, cid: str, cmd: list[str], *, stdin: bool, tty: bool) -> None:
     """kubectl's channels: 0 stdin, 1 stdout, 2 stderr, 3 the Status, 4 terminal resize ({"Width","Height"}),
     255 close (v5: ``[255, 0]`` is the end of stdin). With a tty, docker sends one raw stream (stdout)."""
-    import socket as _socket
-
     try:
         exec_id, raw, keep = await asyncio.to_thread(_attach, sim, cid, cmd, stdin, tty)
     except Exception as exc:  # noqa: BLE001 - what docker says (container gone, no such executable)
@@ -177,7 +176,7 @@ async def _interactive(ws: web.WebSocketResponse, sim, cid: str, cmd: list[str],
 
     def close_stdin() -> None:
         try:
-            raw.shutdown(_socket.SHUT_WR)
+            raw.shutdown(socket.SHUT_WR)
         except OSError:
             pass
 
