@@ -12,6 +12,9 @@ from ..errors import ScenarioFailed
 from ..load import LoadResult, start_load
 from .common import PREDICT_BODY, deployment, traffic
 
+# pkg/apis/autoscaling/v2/defaults.go: GenerateHPAScaleDownRules, the scale-down window
+DEFAULT_SCALE_DOWN_WINDOW_S = 300
+
 
 @dataclass
 class HpaCycle:
@@ -76,7 +79,7 @@ def hpa_cycle(ctx: ClusterLab, *, max_load_s: float = 120, extra_load_s: float =
                             disable_keepalive=True)
     first_up = None
     inactive_since = None
-    while time.monotonic() - start < max_load_s + (extra_load_s if first_up else 0):
+    while time.monotonic() - start < max_load_s + (extra_load_s if first_up is not None else 0):
         r = replicas_now(t0)
         if first_up is None and r > lo:
             first_up = time.monotonic() - start
@@ -95,6 +98,15 @@ def hpa_cycle(ctx: ClusterLab, *, max_load_s: float = 120, extra_load_s: float =
     result = handle.stop() if handle else None
     load_s = time.monotonic() - start
     peak = max((r for _, r in series), default=lo)
+    # Upstream's HPA scales down to the highest recommendation of the last
+    # stabilizationWindowSeconds (default 300 s), so no scale-down can come before
+    # the window has passed since the load's last high recommendation. When that is
+    # beyond the watch, waiting it out observes nothing: watch two syncs (the bounds
+    # are still sampled) and report the short watch.
+    window = ((spec.get("behavior") or {}).get("scaleDown") or {}).get(
+        "stabilizationWindowSeconds", DEFAULT_SCALE_DOWN_WINDOW_S)
+    if window - sync > max_down_s:
+        max_down_s = min(max_down_s, 2 * sync)
     stop_at = time.monotonic()
     first_down = back = None
     prev = series[-1][1] if series else lo
