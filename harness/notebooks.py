@@ -21,7 +21,7 @@ Execution rules the cells keep:
 * a cell that needs a cluster skips with one line when ``kubectl`` has no
   reachable context (``make cluster-up`` or ``make cluster-up BACKEND=sim`` first);
 * the expensive cells (an image build, a load test) skip when
-  ``LABS_NOTEBOOK_HEAVY=0``, which the headless CI run sets; grading runs unless
+  ``LABS_NOTEBOOK_HEAVY=0`` (CI's run of the instructor variants sets it); grading runs unless
   ``LABS_NOTEBOOK_GRADE=0``. A cell never fails for "some checks failed" (exit 1);
   it fails when the lab could not be graded (exit 2).
 
