@@ -6,8 +6,9 @@ that are refused before anything runs. A second class holds one submission that
 hangs (pods never Ready), graded with a short per-submission timeout.
 
 What the fake-grader tests (test_gradebook_and_runner.py) cannot show, and this does:
-real gradings in parallel, real container cleanup after a timeout, and that the
-gradebook's rows are what grading each submission alone gives.
+real gradings in parallel, real container cleanup after a timeout, that the
+gradebook's rows are what grading each submission alone gives, and that the class
+graded again on one shared sim cluster (BACKEND=kubeconfig) gives the same gradebook.
 """
 from __future__ import annotations
 
@@ -167,12 +168,35 @@ class TestLab02Class:
         assert _rows(paths["gradebook"]) == before
         assert took < 30
 
-    def test_grading_the_class_again_gives_the_same_gradebook(self, graded, tmp_path):
-        outcomes, paths, wall = grade_class(2, str(graded["subs"]), jobs=2, backend="sim", out=tmp_path / "again",
-                                            force=True)
-        print(f"\nclass again (FORCE): wall {wall:.1f}s")
+    def test_the_class_again_on_one_shared_cluster_gives_the_same_gradebook(self, graded, tmp_path, monkeypatch):
+        """FORCE re-grade of the whole class through BACKEND=kubeconfig against one sim cluster serving the
+        API (what ``make cluster-up BACKEND=sim`` runs): two gradings at a time share it, each in its own
+        namespace under the grading quota. The gradebook equals the in-process one (timings aside): the
+        grading is deterministic, the shared path scores as the per-submission clusters do, and the
+        quota-bound submission is reported as over quota there too."""
+        from harness.cluster.sim import daemon
+        sim, server, nodeports = daemon.start_cluster()
+        try:
+            kc = tmp_path / "kubeconfig"
+            daemon.write_context(server.url, kc)
+            monkeypatch.setenv("KUBECONFIG", str(kc))
+            monkeypatch.setenv("CONTEXT", daemon.CONTEXT)
+            outcomes, paths, wall = grade_class(2, str(graded["subs"]), jobs=2, backend="kubeconfig",
+                                                out=tmp_path / "shared", force=True)
+            left = [n["metadata"]["name"] for n in sim.store.list("Namespace", None, record=False)]
+        finally:
+            daemon.stop_cluster(sim, server, nodeports)
+        print(f"\nclass again (FORCE) on one shared sim cluster: wall {wall:.1f}s "
+              f"(in-process sim per submission: {graded['wall']:.1f}s)")
+        for o in outcomes:
+            print(f"  {o.student}: {o.status} {o.report['score'] if o.report else '-'} {o.duration_s:.1f}s")
         assert not any(o.skipped for o in outcomes)
+        assert not [n for n in left if n.startswith("grade-")], left   # every grading deleted its namespace
         assert _without_timings(_rows(paths["gradebook"])) == _without_timings(_rows(graded["paths"]["gradebook"]))
+        over = next(o for o in outcomes if o.student == "quota-500-replicas")
+        ready = next(c for c in over.report["checks"] if c["id"] == "pods.ready")
+        assert "exceeded quota: grading-quota" in ready["message"], ready["message"]
+        assert _sim_containers() == [], "containers left behind after the shared-cluster class"
 
     def test_a_hanging_submission_times_out_and_leaves_no_container(self, tmp_path):
         """wrong-readiness-path: the pods never become Ready (pods.ready would wait 120 s)."""
