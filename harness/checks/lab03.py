@@ -145,6 +145,13 @@ def zero_downtime(ctx: ClusterLab) -> str:
         raise CheckFailed(f"{r.failed} of {r.total} requests failed during the rollout ({_failures(r)})")
     if set(obs.versions) != {"v2"}:
         raise CheckFailed(f"after the rollout the Service answered with versions {obs.versions}, want only v2")
+    if obs.min_ready < 1:
+        # Requests can still succeed here: with no Ready endpoint, kube-proxy falls back to
+        # serving-and-terminating ones (ProxyTerminatingEndpoints), so only the preStop sleep
+        # of the old pods covered the gap. That is luck with timing, not zero downtime.
+        raise CheckFailed(f"for a moment no pod was Ready (of {obs.replicas} replicas, maxUnavailable "
+                          f"{obs.unavailable} lets all go at once); only terminating pods still in preStop "
+                          "answered: keep spec.strategy.rollingUpdate.maxUnavailable below replicas (1 here)")
     if obs.max_pods > obs.replicas + obs.surge or obs.min_ready < obs.replicas - obs.unavailable:
         raise CheckFailed(f"pods ranged up to {obs.max_pods} with as few as {obs.min_ready} Ready; "
                           f"{obs.replicas} replicas with maxSurge {obs.surge} / maxUnavailable {obs.unavailable} allow "
