@@ -135,6 +135,23 @@ class LoadResult:
     def percentiles_ms(self) -> dict[int, float | None]:
         return {p: getattr(self, f"p{p}_ms") for p in PERCENTILES}
 
+    def failures(self, kinds: int = 2, width: int = 60) -> str:
+        """The failed requests in a few words for a check's message: non-2xx codes with
+        their counts, then the commonest error reasons. A reason is the last part of Go's
+        error text (``Post "http://127.0.0.1:38419/predict": dial tcp 127.0.0.1:38419:
+        connect: connection refused`` -> ``connection refused``), so the local ports the
+        learner never saw do not split one reason into many."""
+        codes = ", ".join(f"{c}×{n}" for c, n in sorted(self.status_counts.items()) if not 200 <= c < 300)
+        reasons: dict[str, int] = {}
+        for text, n in self.errors.items():
+            reason = _clip(text.rsplit(": ", 1)[-1].strip() or text, width)
+            reasons[reason] = reasons.get(reason, 0) + n
+        top = sorted(reasons.items(), key=lambda kv: -kv[1])
+        errs = "; ".join(f"{r} ×{n}" for r, n in top[:kinds])
+        if len(top) > kinds:
+            errs += f"; {sum(n for _, n in top[kinds:])} other"
+        return "; ".join(x for x in (codes, errs) if x)
+
     def summary(self) -> str:
         """One line for logs and check reports."""
         def ms(v: float | None) -> str:

@@ -256,10 +256,8 @@ def readiness_gates(ctx: ClusterLab) -> str:
     if r.total < 20:
         raise CheckFailed(f"only {r.total} requests were sent: the Service did not carry traffic")
     if r.failed:
-        codes = ", ".join(f"{k}×{v}" for k, v in sorted(r.status_counts.items()) if not 200 <= k < 300)
-        errs = "; ".join(f"{k[:60]}×{v}" for k, v in list(r.errors.items())[:2])
         raise CheckFailed(f"{r.failed} of {r.total} requests failed while a new pod loaded its model "
-                          f"for {obs.delay_s:g}s ({codes}{'; ' + errs if errs else ''})")
+                          f"for {obs.delay_s:g}s ({r.failures()})")
     ready = f", new pod Ready after {obs.ready_after_s:.1f}s" if obs.ready_after_s else ""
     return f"0 of {r.total} requests failed during a {obs.delay_s:g}s model load{ready}"
 

@@ -123,12 +123,6 @@ def rollout_strategy(ctx: ClusterLab) -> str:
     return "maxSurge 1, maxUnavailable ≤ 1 at any replica count"
 
 
-def _failures(r) -> str:
-    codes = ", ".join(f"{k}×{v}" for k, v in sorted(r.status_counts.items()) if not 200 <= k < 300)
-    errs = "; ".join(f"{k[:50]}×{v}" for k, v in list(r.errors.items())[:2])
-    return ", ".join(x for x in (codes, errs) if x)
-
-
 @check("rollout.zero-downtime", lab=LAB, points=3,
        hint="readinessProbe on /readyz plus a preStop sleep (lifecycle.preStop.sleep.seconds: 5) so old pods finish their traffic",
        doc=f"{K8S}/concepts/containers/container-lifecycle-hooks/")
@@ -142,7 +136,7 @@ def zero_downtime(ctx: ClusterLab) -> str:
     if r is None or r.total < 20:
         raise CheckFailed("no traffic went through the Service during the rollout")
     if r.failed:
-        raise CheckFailed(f"{r.failed} of {r.total} requests failed during the rollout ({_failures(r)})")
+        raise CheckFailed(f"{r.failed} of {r.total} requests failed during the rollout ({r.failures()})")
     if set(obs.versions) != {"v2"}:
         raise CheckFailed(f"after the rollout the Service answered with versions {obs.versions}, want only v2")
     if obs.min_ready < 1:
@@ -179,7 +173,7 @@ def rollback(ctx: ClusterLab) -> str:
         raise CheckFailed("after `rollout undo` the Deployment did not complete again")
     r = obs.load
     if r is None or r.failed:
-        detail = _failures(r) if r else "no traffic"
+        detail = r.failures() if r else "no traffic"
         raise CheckFailed(f"{r.failed if r else '?'} of {r.total if r else '?'} requests failed while v3 was "
                           f"stuck or during the undo ({detail})")
     if set(obs.versions) != {"v2"}:

@@ -50,3 +50,20 @@ def test_failed_requests_fail():
 def test_bounds_of_the_submissions_strategy_are_checked():
     with pytest.raises(CheckFailed, match="pods ranged up to 4"):
         lab03.zero_downtime(ctx_with(max_pods=4))
+
+
+def test_a_failure_names_the_reasons_not_the_local_ports():
+    r = load(failed=9)
+    r.errors.clear()
+    r.errors.update({
+        'Post "http://127.0.0.1:38419/predict": context deadline exceeded (Client.Timeout exceeded while awaiting headers)': 4,
+        'Post "http://127.0.0.1:38419/predict": read tcp 127.0.0.1:50112->127.0.0.1:38419: read: connection reset by peer': 2,
+        'Post "http://127.0.0.1:38419/predict": read tcp 127.0.0.1:50113->127.0.0.1:38419: read: connection reset by peer': 2,
+        'Post "http://127.0.0.1:38419/predict": EOF': 1,
+    })
+    r.status_counts[502] = 3
+    with pytest.raises(CheckFailed) as err:
+        lab03.zero_downtime(ctx_with(load=r))
+    assert ("(502×3; context deadline exceeded (Client.Timeout exceeded while ... ×4; "
+            "connection reset by peer ×4; 1 other)") in err.value.message
+    assert "127.0.0.1" not in err.value.message
