@@ -142,11 +142,10 @@ class LoadResult:
         connect: connection refused`` -> ``connection refused``), so the local ports the
         learner never saw do not split one reason into many."""
         codes = ", ".join(f"{c}×{n}" for c, n in sorted(self.status_counts.items()) if not 200 <= c < 300)
-        reasons: dict[str, int] = {}
+        reasons: Counter[str] = Counter()
         for text, n in self.errors.items():
-            reason = _clip(text.rsplit(": ", 1)[-1].strip() or text, width)
-            reasons[reason] = reasons.get(reason, 0) + n
-        top = sorted(reasons.items(), key=lambda kv: -kv[1])
+            reasons[_clip(text.rsplit(": ", 1)[-1].strip() or text, width)] += n
+        top = reasons.most_common()
         errs = "; ".join(f"{r} ×{n}" for r, n in top[:kinds])
         if len(top) > kinds:
             errs += f"; {sum(n for _, n in top[kinds:])} other"
